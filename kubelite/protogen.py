@@ -29,7 +29,8 @@ def proto_packages() -> list[str]:
 
 
 def rewrite_imports(source: str, packages: list[str]) -> str:
-    pattern = re.compile(r"^from (%s)(\.?\S*) import" % "|".join(map(re.escape, packages)), re.M)
+    alternatives = "|".join(map(re.escape, packages))
+    pattern = re.compile(rf"^from ({alternatives})(\.?\S*) import", re.M)
     return pattern.sub(lambda m: f"from kubelite.pb.{m.group(1)}{m.group(2)} import", source)
 
 

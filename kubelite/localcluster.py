@@ -1,0 +1,240 @@
+"""`kubelite up` / `kubelite down`: the cluster's processes as plain local processes.
+
+Starts etcdlite, the apiserver, the scheduler, the controller-manager, and per node a
+kubelet and a proxy on the node's own loopback address (127.0.0.x), exactly with the flags a
+user would type. Process ids, logs and data live in a state directory, so `down` can stop
+them later from another shell and remove every container and the Docker network the
+cluster's kubelets made (found by the `kubelite.io/cluster` label).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kubelite import kubeconfig
+from kubelite.waiting import wait_for
+
+CLUSTER_LABEL = "kubelite.io/cluster"
+
+
+@dataclass
+class ClusterSpec:
+    name: str = "kubelite-local"
+    nodes: int = 2
+    api_address: str = "127.0.0.1"
+    api_port: int = 6443
+    etcd_port: int = 2379
+    first_node_address: str = "127.0.0.2"
+    kubelet_port: int = 10250
+    node_port_range: str = "30000-32767"
+    pause_image: str = "kubelite/pause:latest"
+    state_dir: str = ""
+    extra_args: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.state_dir:
+            self.state_dir = str(default_state_root() / self.name)
+
+    @property
+    def server(self) -> str:
+        return f"http://{self.api_address}:{self.api_port}"
+
+    @property
+    def etcd_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.etcd_port}"
+
+    def node_name(self, i: int) -> str:
+        return f"node-{i + 1}"
+
+    def node_address(self, i: int) -> str:
+        return str(ipaddress.IPv4Address(self.first_node_address) + i)
+
+
+def default_state_root() -> Path:
+    return Path(os.environ.get("KUBELITE_STATE", Path.home() / ".kubelite"))
+
+
+def commands(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
+    """(process name, argv) for every process of the cluster, in start order. Pure."""
+    etcd = spec.etcd_endpoint
+    data = str(Path(spec.state_dir) / "etcd")
+    procs = [
+        ("etcd", ["etcdlite", "--name", "etcd-1", "--data-dir", data,
+                  "--listen-client-urls", etcd, "--advertise-client-urls", etcd]),
+        ("apiserver", ["apiserver", "--etcd-servers", etcd, "--bind-address", spec.api_address,
+                       "--secure-port", str(spec.api_port), "--advertise-address", spec.api_address,
+                       "--service-node-port-range", spec.node_port_range]),
+        ("scheduler", ["scheduler", "--master", spec.server]),
+        ("controller-manager", ["controller", "--master", spec.server]),
+    ]  # fmt: skip
+    for i in range(spec.nodes):
+        name, address = spec.node_name(i), spec.node_address(i)
+        kubelet = ["kubelet", "--master", spec.server, "--hostname-override", name]
+        kubelet += ["--node-ip", address, "--address", address, "--port", str(spec.kubelet_port)]
+        kubelet += ["--docker-network", spec.name, "--pod-infra-container-image", spec.pause_image]
+        kubelet += ["--cluster-name", spec.name]
+        proxy = ["proxy", "--master", spec.server, "--hostname-override", name, "--bind-address", address]
+        procs += [(f"kubelet-{name}", kubelet), (f"proxy-{name}", proxy)]
+    return [(name, [sys.executable, "-m", *argv, *spec.extra_args.get(argv[0], [])]) for name, argv in procs]
+
+
+class LocalCluster:
+    def __init__(self, spec: ClusterSpec):
+        self.spec = spec
+        self.state = Path(spec.state_dir)
+        self.pids: dict[str, int] = {}
+
+    @property
+    def state_file(self) -> Path:
+        return self.state / "cluster.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state / "logs"
+
+    @classmethod
+    def load(cls, name: str, state_root: Path | None = None) -> LocalCluster:
+        path = (state_root or default_state_root()) / name / "cluster.json"
+        data = json.loads(path.read_text())
+        cluster = cls(ClusterSpec(**data["spec"]))
+        cluster.pids = data["pids"]
+        return cluster
+
+    def _save(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps({"spec": asdict(self.spec), "pids": self.pids}, indent=2))
+
+    def up(self, log=print, timeout: float = 90) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        ensure_network(self.spec.name)
+        try:
+            for name, argv in commands(self.spec):
+                self._start(name, argv)
+                if name == "apiserver":
+                    wait_for(self._api_ready, f"the apiserver at {self.spec.server}/readyz", timeout)
+            log(f"cluster {self.spec.name}: started, waiting for {self.spec.nodes} Ready node(s)")
+            wait_for(self._nodes_ready, f"{self.spec.nodes} Ready node(s)", timeout)
+        except BaseException:
+            log(f"cluster {self.spec.name} failed to start; logs are in {self.log_dir}")
+            raise
+        path = kubeconfig.write_context(self.spec.name, self.spec.server)
+        log(f"cluster {self.spec.name} is up; kubeconfig context {self.spec.name} in {path}")
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        with open(self.log_dir / f"{name}.log", "ab") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)  # fmt: skip
+        self.pids[name] = proc.pid
+        self._save()
+
+    def _dead(self) -> list[str]:
+        return [n for n, pid in self.pids.items() if not _alive(pid)]
+
+    def _api_ready(self) -> bool:
+        if dead := self._dead():
+            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
+        with urllib.request.urlopen(f"{self.spec.server}/readyz", timeout=2) as resp:
+            return resp.status == 200
+
+    def _nodes_ready(self) -> bool:
+        if dead := self._dead():
+            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
+        with urllib.request.urlopen(f"{self.spec.server}/api/v1/nodes", timeout=2) as resp:
+            nodes = json.load(resp)["items"]
+        ready = [n for n in nodes if _ready(n)]
+        return len(ready) >= self.spec.nodes
+
+    def down(self, log=print, keep_state: bool = False, grace: float = 10) -> None:
+        stop_processes(self.pids, grace)
+        removed = remove_cluster_containers(self.spec.name)
+        remove_network(self.spec.name)
+        kubeconfig.remove_context(self.spec.name)
+        if not keep_state:
+            shutil.rmtree(self.state, ignore_errors=True)
+        stopped = len(self.pids)
+        log(f"cluster {self.spec.name} is down ({stopped} processes stopped, {removed} containers removed)")
+
+
+def _ready(node: dict) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in node.get("status", {}).get("conditions") or []
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as dead
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def stop_processes(pids: dict[str, int], grace: float = 10) -> None:
+    """SIGTERM all, wait up to grace seconds, then SIGKILL what is left."""
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for pid in pids.values():
+        while _alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def docker_client():
+    import docker
+
+    return docker.from_env()
+
+
+def ensure_network(name: str) -> None:
+    client = docker_client()
+    if not client.networks.list(names=[name]):
+        client.networks.create(name, driver="bridge", labels={CLUSTER_LABEL: name})
+
+
+def remove_cluster_containers(name: str) -> int:
+    client = docker_client()
+    containers = client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={name}"})
+    for c in containers:
+        try:
+            c.remove(force=True)
+        except Exception as exc:  # already gone is fine; anything else is reported by the network removal
+            if "No such container" not in str(exc):
+                raise
+    return len(containers)
+
+
+def remove_network(name: str) -> None:
+    client = docker_client()
+    for net in client.networks.list(names=[name]):
+        if net.name == name:
+            net.remove()

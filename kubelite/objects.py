@@ -1,0 +1,92 @@
+"""Small helpers over Kubernetes objects as plain dicts: keys, timestamps, conditions.
+
+Pure functions; nothing here does IO.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+Object = dict[str, Any]
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes it: RFC 3339, seconds, UTC, `Z`."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def meta(obj: Object) -> dict[str, Any]:
+    return obj.setdefault("metadata", {})
+
+
+def key_of(obj: Object) -> str:
+    """The work-queue key: `namespace/name`, or `name` for cluster-scoped objects."""
+    m = obj.get("metadata", {})
+    ns = m.get("namespace")
+    return f"{ns}/{m['name']}" if ns else m["name"]
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    if "/" in key:
+        ns, name = key.split("/", 1)
+        return ns, name
+    return None, key
+
+
+def get_condition(obj: Object, type_: str) -> dict[str, Any] | None:
+    for cond in obj.get("status", {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond
+    return None
+
+
+def set_condition(conditions: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Replace the condition of new's type, keeping lastTransitionTime when status did not change."""
+    out = []
+    found = False
+    for cond in conditions:
+        if cond.get("type") == new["type"]:
+            found = True
+            merged = dict(new)
+            if cond.get("status") == new.get("status") and cond.get("lastTransitionTime"):
+                merged["lastTransitionTime"] = cond["lastTransitionTime"]
+            out.append(merged)
+        else:
+            out.append(cond)
+    if not found:
+        out.append(new)
+    return out
+
+
+def is_pod_ready(pod: Object) -> bool:
+    cond = get_condition(pod, "Ready")
+    return bool(cond and cond.get("status") == "True")
+
+
+def is_node_ready(node: Object) -> bool:
+    cond = get_condition(node, "Ready")
+    return bool(cond and cond.get("status") == "True")
+
+
+def is_terminating(obj: Object) -> bool:
+    return bool(obj.get("metadata", {}).get("deletionTimestamp"))
+
+
+def labels_match(selector: dict[str, str] | None, labels: dict[str, str] | None) -> bool:
+    """A Service-style selector (a plain map): every pair must be present. Empty selects nothing."""
+    if not selector:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def controller_ref(obj: Object) -> dict[str, Any] | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None

@@ -1,0 +1,75 @@
+"""How every kubelite process starts and stops: logging, client flags, SIGTERM.
+
+`run(main)` gives `main` an event that SIGTERM or SIGINT sets; `main` shuts its own tasks
+down and returns, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from kubelite import kubeconfig
+from kubelite.client import ApiClient
+
+
+def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--v", dest="verbosity", type=int, default=0, help="log verbosity (0-5)")
+
+
+def add_client_flags(parser: argparse.ArgumentParser) -> None:
+    """--master and --kubeconfig, as kube-scheduler, kube-controller-manager and kubelet take them."""
+    parser.add_argument("--master", default="", help="address of the apiserver (overrides kubeconfig)")
+    parser.add_argument("--kubeconfig", default="", help="kubeconfig file with the apiserver address")
+
+
+def client_from_flags(args: argparse.Namespace, user_agent: str) -> ApiClient:
+    server, token = args.master, None
+    if args.kubeconfig:
+        cfg_server, token = kubeconfig.load_server(args.kubeconfig)
+        server = server or cfg_server
+    if not server:
+        raise SystemExit("error: one of --master or --kubeconfig is required")
+    return ApiClient(server, token=token, user_agent=user_agent)
+
+
+def setup_logging(verbosity: int, name: str) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbosity >= 4 else logging.INFO,
+        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if verbosity < 5:
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run main(stop) to completion; SIGTERM and SIGINT set stop."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+async def run_until_stopped(stop: asyncio.Event, *coros: Awaitable[None]) -> None:
+    """Run coroutines as owned tasks until stop is set (or one fails), then cancel and await all."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and not task.cancelled() and task.exception():
+                logging.getLogger(__name__).error("task failed: %r", task.exception())
+    finally:
+        for task in [*tasks, stopper]:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)

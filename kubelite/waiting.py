@@ -1,0 +1,34 @@
+"""Waiting for a condition with a deadline, saying what was awaited and what was last seen.
+
+Used by the CLI and the tests instead of sleeping: poll `probe` until it returns a truthy
+value, and on timeout raise with the description and the last observation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class WaitTimeout(TimeoutError):
+    pass
+
+
+def wait_for(probe: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.2) -> T:
+    """Call probe until it returns a truthy value; exceptions count as "not yet" and are reported."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+            last = value
+        except Exception as exc:  # the condition is not met yet; keep the reason for the message
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+        time.sleep(interval)
