@@ -68,6 +68,15 @@ class Process:
         except FileNotFoundError:
             return ""
 
+    def wait_log(self, text: str, timeout: float = 30) -> None:
+        """Wait until the process has logged text (how tests know it is past start-up)."""
+
+        def logged() -> bool:
+            self.assert_running()
+            return text in self.log_path.read_text(errors="replace")
+
+        wait_until(logged, f"{self.name} to log {text!r}", timeout)
+
     def assert_running(self) -> None:
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")

@@ -72,8 +72,12 @@ def pod_manifest(name: str, labels: dict | None = None, cpu: str | None = None) 
 
 @pytest.fixture
 def cluster(control_plane):
-    control_plane.start("scheduler", ["--master", control_plane.server])
-    control_plane.start("controller", ["--master", control_plane.server, "--node-monitor-grace-period", "3s"])
+    scheduler = control_plane.start("scheduler", ["--master", control_plane.server])
+    controller = control_plane.start(
+        "controller", ["--master", control_plane.server, "--node-monitor-grace-period", "3s"]
+    )
+    scheduler.wait_log("caches synced")
+    controller.wait_log("caches synced")
     return control_plane
 
 
