@@ -1,0 +1,179 @@
+"""The locally built images do what the cluster and the tests rely on, on the real Docker Engine.
+
+Builds every image with `build_images()` (minutes on a machine that has none, seconds after),
+then runs each. Containers and networks made here are removed, also on failure; the images stay,
+they are the cache.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from kubelite import images
+from kubelite.waiting import wait_for
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def built(docker_client):
+    return images.build_images(log=lambda line: None)
+
+
+@pytest.fixture
+def containers(docker_client):
+    """Tracks containers a test starts and removes them (force) afterwards."""
+    made: list = []
+    yield made
+    for container in made:
+        try:
+            container.remove(force=True)
+        except Exception as exc:  # already gone is fine; anything else is worth seeing
+            if "No such container" not in str(exc):
+                raise
+
+
+@pytest.fixture
+def network(docker_client):
+    net = docker_client.networks.create(f"kubelite-imgtest-{uuid.uuid4().hex[:8]}", driver="bridge")
+    try:
+        yield net
+    finally:
+        net.reload()
+        for container in net.containers:
+            container.remove(force=True)
+        net.remove()
+
+
+def test_build_images_returns_every_reference(built, docker_client):
+    assert built == {
+        "kubelite": images.KUBELITE_IMAGE,
+        "pause": images.PAUSE_IMAGE,
+        "busybox": images.BUSYBOX_IMAGE,
+        "whoami": images.WHOAMI_IMAGE,
+    }
+    for reference in built.values():
+        image = docker_client.images.get(reference)
+        key = image.labels.get(images.HASH_LABEL, "")
+        assert len(key) == 64, f"{reference} lacks its content key label: {image.labels}"
+        assert f"{reference.rpartition(':')[0]}:{key[:16]}" in image.tags
+
+
+def test_second_build_is_a_fast_no_op(built, docker_client):
+    # Other work on this machine may edit the checkout (a changed source must rebuild) or build
+    # at the same time (builds queue on a lock), so an attempt only counts when the sources held
+    # still across it; any one clean attempt out of five passes.
+    failures: list[str] = []
+    for _attempt in range(5):
+        images.build_images(log=lambda line: None)
+        source = images._source_tree()[0]
+        before = {ref: docker_client.images.get(ref).id for ref in built.values()}
+        lines: list[str] = []
+        started = time.monotonic()
+        images.build_images(log=lines.append)
+        elapsed = time.monotonic() - started
+        after = {ref: docker_client.images.get(ref).id for ref in built.values()}
+        if images._source_tree()[0] != source:
+            failures.append("the sources changed meanwhile")
+            continue
+        rebuilt = [line for line in lines if "building" in line]
+        if not rebuilt and elapsed < 5 and before == after:
+            return
+        failures.append(f"took {elapsed:.1f}s, rebuilt {rebuilt}, images {before} -> {after}")
+    pytest.fail("an up-to-date build was never a fast no-op:\n" + "\n".join(failures))
+
+
+def test_pause_stops_promptly_with_exit_0_on_sigterm(built, docker_client, containers):
+    pause = docker_client.containers.run(images.PAUSE_IMAGE, detach=True)
+    containers.append(pause)
+    wait_for(lambda: pause.reload() or pause.status == "running", "pause container running", 10)
+    started = time.monotonic()
+    pause.stop(timeout=10)  # SIGTERM, then SIGKILL after 10 s
+    elapsed = time.monotonic() - started
+    pause.reload()
+    assert pause.attrs["State"]["ExitCode"] == 0, pause.attrs["State"]
+    assert elapsed < 3, f"pause took {elapsed:.1f}s to stop on SIGTERM"
+
+
+def test_busybox_runs_a_shell(built, docker_client, containers):
+    box = docker_client.containers.run(
+        images.BUSYBOX_IMAGE, ["sh", "-c", "echo hi; sleep 0 && id -u"], detach=True
+    )
+    containers.append(box)
+    result = box.wait(timeout=30)
+    assert result["StatusCode"] == 0, box.logs().decode()
+    assert box.logs().decode().split() == ["hi", "0"]
+
+
+def test_whoami_answers_with_its_hostname_and_stops_on_sigterm(built, docker_client, network, containers):
+    server = docker_client.containers.run(
+        images.WHOAMI_IMAGE, detach=True, hostname="foo", network=network.name
+    )
+    containers.append(server)
+
+    def address() -> str:
+        server.reload()
+        return server.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+
+    url = f"http://{wait_for(address, 'whoami container address', 10)}:8080/"
+
+    def get() -> str:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.read().decode()
+
+    assert wait_for(get, f"an answer from whoami at {url}", 15) == "foo\n"
+    answers = [get() for _ in range(20)]
+    assert set(answers) == {"foo\n"}, answers
+    started = time.monotonic()
+    server.stop(timeout=10)
+    elapsed = time.monotonic() - started
+    server.reload()
+    assert server.attrs["State"]["ExitCode"] == 0, server.attrs["State"]
+    assert elapsed < 3, f"whoami took {elapsed:.1f}s to stop on SIGTERM"
+
+
+def test_whoami_in_a_pod_sandbox_answers_with_the_pod_name(built, docker_client, network, containers):
+    """As the kubelet runs it: joined to a pause sandbox's network namespace, hostname = pod name."""
+    sandbox = docker_client.containers.run(
+        images.PAUSE_IMAGE, detach=True, hostname="web-0", network=network.name
+    )
+    containers.append(sandbox)
+    app = docker_client.containers.run(
+        images.WHOAMI_IMAGE, detach=True, network_mode=f"container:{sandbox.id}"
+    )
+    containers.insert(0, app)  # removed before its sandbox
+    sandbox.reload()
+    ip = sandbox.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+
+    def get() -> str:
+        with urllib.request.urlopen(f"http://{ip}:8080/", timeout=2) as resp:
+            return resp.read().decode()
+
+    assert wait_for(get, f"an answer from whoami in sandbox {ip}", 15) == "web-0\n"
+
+
+def test_kubelite_image_has_the_dependencies_and_the_source(built, docker_client, containers):
+    code = (
+        "import grpc, aiohttp, yaml, docker, google.protobuf, apiserver, etcdlite, kubelite.pb; print('ok')"
+    )
+    box = docker_client.containers.run(images.KUBELITE_IMAGE, ["python", "-c", code], detach=True)
+    containers.append(box)
+    result = box.wait(timeout=60)
+    assert result["StatusCode"] == 0, box.logs().decode()
+    assert box.logs().decode().strip() == "ok"
+
+
+def test_kubelite_image_holds_no_venv_git_or_caches(built, docker_client, containers):
+    script = (
+        "ls /opt/kubelite; find /opt/kubelite /wheels /deps -name .venv -o -name .git -o -name __pycache__"
+        " -o -name '*.egg-info' -o -name '*.whl' -o -name requirements.txt 2>/dev/null; true"
+    )
+    box = docker_client.containers.run(images.KUBELITE_IMAGE, ["sh", "-c", script], detach=True)
+    containers.append(box)
+    assert box.wait(timeout=60)["StatusCode"] == 0
+    listing = box.logs().decode().split()
+    assert sorted(listing) == sorted(images.imagedefs.SOURCE_PACKAGES), listing
