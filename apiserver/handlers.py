@@ -1,0 +1,621 @@
+"""HTTP handlers: the Kubernetes REST verbs on aiohttp, over the generic registry.
+
+One catch-all route parses the path (request_info), picks the resource from the table and
+the verb from the method and query, decodes the body, and renders objects, Lists, Tables or
+a watch stream. Errors are raised as APIError and rendered as Status by the middleware in
+app.py. Touches: HTTP requests and responses; the store only through the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from apiserver import discovery, errors, tables
+from apiserver.errors import APIError, PatchError
+from apiserver.jsonpatch import json_patch, merge_patch
+from apiserver.meta import JSONObject, utcnow
+from apiserver.negotiation import (
+    TABLE_CONTENT_TYPE,
+    Output,
+    PatchType,
+    choose_output,
+    decode_body,
+    patch_type,
+)
+from apiserver.registry import DeleteOptions, ListOptions, ListResult, Registry, Subresource
+from apiserver.request_info import RequestInfo, normalize_path, parse_resource_path
+from apiserver.resources import ResourceDef, ResourceTable
+from apiserver.strategicpatch import strategic_merge
+from apiserver.watch import WatchEvent, WatchEventType, watch
+from kubelite.selectors import SelectorError, parse_field_selector, parse_label_selector
+
+log = logging.getLogger(__name__)
+
+MIN_REQUEST_TIMEOUT = 1800  # seconds; watches without timeoutSeconds last 1x to 2x this
+BOOKMARK_INTERVAL = 60.0
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass
+class ServerContext:
+    """What the handlers share: the registry, the resource table and the server's state."""
+
+    registry: Registry
+    table: ResourceTable
+    server_address: str
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def json_response(
+    data: Any, status: int = 200, content_type: str = JSON_CONTENT_TYPE, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    response = web.Response(body=body, status=status, headers=headers)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def _query_int(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {name}: {value!r}: must be an integer") from None
+
+
+def _query_bool(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
+def _dry_run(request: web.Request, body_values: Any = None) -> bool:
+    values = request.query.getall("dryRun", [])
+    if isinstance(body_values, list):
+        values = [*values, *body_values]
+    for value in values:
+        if value != "All":
+            raise errors.bad_request(f'Invalid dry run value: "{value}": supported values: "All"')
+    return bool(values)
+
+
+class APIHandlers:
+    """Routes every request; one instance per application."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------ entry
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = normalize_path(request.path)
+        simple = await self._non_resource(request, path)
+        if simple is not None:
+            return simple
+        info = parse_resource_path(path)
+        if info is None:
+            raise errors.not_found_path()
+        rd = self.ctx.table.lookup(info.group, info.version, info.resource)
+        if rd is None:
+            raise errors.not_found_path()
+        return await self._resource(request, rd, info)
+
+    async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse | None:
+        table = self.ctx.table
+        if path in ("/healthz", "/livez"):
+            return web.Response(text="ok", content_type="text/plain")
+        if path == "/readyz":
+            return await self._readyz()
+        if request.method != "GET":
+            if path in ("/version", "/api", "/apis", "/openapi/v3") or path.startswith("/openapi"):
+                raise errors.APIError(
+                    405,
+                    errors.Reason.METHOD_NOT_ALLOWED,
+                    f"the server does not allow this method on the requested resource ({path})",
+                )
+            return None
+        if path == "/version":
+            return json_response(discovery.version_info())
+        if path == "/api":
+            return json_response(discovery.api_versions(self.ctx.server_address))
+        if path == "/apis":
+            return json_response(discovery.api_groups(table))
+        if path == "/openapi/v3":
+            return json_response(discovery.openapi_index(table))
+        if path.startswith("/openapi/v3/"):
+            parts = path[len("/openapi/v3/") :].split("/")
+            if parts[0] == "api" and len(parts) == 2:
+                document = discovery.openapi_document(table, "", parts[1])
+            elif parts[0] == "apis" and len(parts) == 3:
+                document = discovery.openapi_document(table, parts[1], parts[2])
+            else:
+                document = None
+            if document is None:
+                raise errors.not_found_path()
+            return json_response(document)
+        parts = [p for p in path.split("/") if p]
+        if len(parts) == 2 and parts[0] == "api":
+            found = discovery.resource_list(table, "", parts[1])
+        elif len(parts) == 2 and parts[0] == "apis":
+            found = discovery.api_group(table, parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            found = discovery.resource_list(table, parts[1], parts[2])
+        else:
+            return None
+        if found is None:
+            raise errors.not_found_path()
+        return json_response(found)
+
+    async def _readyz(self) -> web.Response:
+        if not self.ctx.ready.is_set():
+            return web.Response(
+                status=500, text="[-]bootstrap: default namespaces not created yet\nreadyz check failed\n"
+            )
+        try:
+            await asyncio.wait_for(self.ctx.registry.store.revision(), timeout=2.0)
+        except Exception as err:  # any store failure means not ready
+            return web.Response(status=500, text=f"[-]etcd failed: {err}\nreadyz check failed\n")
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def _resource(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.StreamResponse:
+        method = request.method
+        if info.subresource:
+            return await self._subresource(request, rd, info)
+        if info.watch_prefix:
+            if method != "GET":
+                raise errors.method_not_allowed(method, rd.kind)
+            return await self._watch(request, rd, info)
+        if method == "GET":
+            if info.name:
+                return await self._get(request, rd, info)
+            if _query_bool(request, "watch"):
+                return await self._watch(request, rd, info)
+            return await self._list(request, rd, info)
+        if method == "POST" and not info.name:
+            self._check_verb(rd, "create")
+            if rd.plural == "bindings":
+                return await self._bind(request, rd, info, None)
+            return await self._create(request, rd, info)
+        if method == "PUT" and info.name:
+            self._check_verb(rd, "update")
+            return await self._update(request, rd, info, Subresource.MAIN)
+        if method == "PATCH" and info.name:
+            self._check_verb(rd, "patch")
+            return await self._patch(request, rd, info, Subresource.MAIN)
+        if method == "DELETE" and info.name:
+            self._check_verb(rd, "delete")
+            return await self._delete(request, rd, info)
+        if method == "DELETE":
+            self._check_verb(rd, "deletecollection")
+            return await self._delete_collection(request, rd, info)
+        raise errors.method_not_allowed(method, rd.kind)
+
+    def _check_verb(self, rd: ResourceDef, verb: str) -> None:
+        if verb not in rd.verbs:
+            raise errors.APIError(
+                405,
+                errors.Reason.METHOD_NOT_ALLOWED,
+                "the server does not allow this method on the requested resource",
+            )
+
+    async def _subresource(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo
+    ) -> web.StreamResponse:
+        sub = rd.subresource(info.subresource)
+        if sub is None or not info.name:
+            raise errors.not_found_path()
+        method = request.method
+        if sub.name == "binding" and method == "POST":
+            return await self._bind(request, rd, info, info.name)
+        if sub.name == "status":
+            if method == "GET":
+                return await self._get(request, rd, info)
+            if method == "PUT":
+                return await self._update(request, rd, info, Subresource.STATUS)
+            if method == "PATCH":
+                return await self._patch(request, rd, info, Subresource.STATUS)
+        if sub.name == "finalize" and method == "PUT":
+            return await self._update(request, rd, info, Subresource.FINALIZE)
+        raise errors.APIError(
+            405,
+            errors.Reason.METHOD_NOT_ALLOWED,
+            "the server does not allow this method on the requested resource",
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def _namespace(self, rd: ResourceDef, info: RequestInfo) -> str:
+        if rd.namespaced and not info.namespace and info.name:
+            raise errors.not_found_path()
+        return info.namespace if rd.namespaced else ""
+
+    async def _get(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
+        obj = await self.ctx.registry.get(rd, self._namespace(rd, info), info.name)
+        return self._render_one(request, rd, obj)
+
+    def _render_one(
+        self, request: web.Request, rd: ResourceDef, obj: JSONObject, status: int = 200
+    ) -> web.Response:
+        output = choose_output(request.headers.get("Accept"))
+        if output is Output.TABLE:
+            include = request.query.get("includeObject", "Metadata")
+            now = utcnow()
+            data = tables.table(
+                rd.strategy.columns,
+                [(rd.strategy.cells(obj, now), obj)],
+                include_object=include,
+                resource_version=str((obj.get("metadata") or {}).get("resourceVersion", "")),
+            )
+            return json_response(data, status, TABLE_CONTENT_TYPE)
+        if output is Output.PARTIAL:
+            return json_response(tables.partial_metadata(obj), status)
+        return json_response(obj, status)
+
+    def _list_options(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> ListOptions:
+        query = request.query
+        try:
+            labels = parse_label_selector(query.get("labelSelector"))
+            fields = parse_field_selector(query.get("fieldSelector"))
+        except SelectorError as err:
+            raise errors.bad_request(str(err)) from None
+        known = rd.strategy.field_names()
+        for name in sorted(fields.fields()):
+            if name not in known:
+                raise errors.bad_request(f"field label not supported: {name}")
+        if info.watch_prefix and info.name:
+            fields = parse_field_selector(",".join(filter(None, [str(fields), f"metadata.name={info.name}"])))
+        limit = _query_int(request, "limit") or 0
+        return ListOptions(
+            label_selector=labels,
+            field_selector=fields,
+            limit=limit,
+            continue_token=query.get("continue", ""),
+            resource_version=query.get("resourceVersion", ""),
+            resource_version_match=query.get("resourceVersionMatch", ""),
+        )
+
+    async def _list(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
+        self._check_verb(rd, "list")
+        options = self._list_options(request, rd, info)
+        result = await self.ctx.registry.list(rd, info.namespace or None, options)
+        return self._render_list(request, rd, result)
+
+    def _render_list(self, request: web.Request, rd: ResourceDef, result: ListResult) -> web.Response:
+        output = choose_output(request.headers.get("Accept"))
+        if output is Output.TABLE:
+            include = request.query.get("includeObject", "Metadata")
+            now = utcnow()
+            rows = [(rd.strategy.cells(obj, now), obj) for obj in result.items]
+            data = tables.table(
+                rd.strategy.columns,
+                rows,
+                include_object=include,
+                resource_version=result.resource_version,
+                continue_token=result.continue_token,
+                remaining=result.remaining,
+            )
+            return json_response(data, content_type=TABLE_CONTENT_TYPE)
+        meta: JSONObject = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        if result.remaining is not None:
+            meta["remainingItemCount"] = result.remaining
+        if output is Output.PARTIAL:
+            items = [tables.partial_metadata(obj) for obj in result.items]
+            return json_response(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": tables.TABLE_API_VERSION,
+                    "metadata": meta,
+                    "items": items,
+                }
+            )
+        return json_response(
+            {
+                "kind": f"{rd.kind}List",
+                "apiVersion": rd.group_version,
+                "metadata": meta,
+                "items": result.items,
+            }
+        )
+
+    # ------------------------------------------------------------------ watch
+
+    async def _watch(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.StreamResponse:
+        self._check_verb(rd, "watch")
+        options = self._list_options(request, rd, info)
+        output = choose_output(request.headers.get("Accept"))
+        timeout = _query_int(request, "timeoutSeconds")
+        if timeout is None or timeout <= 0:
+            timeout = int(MIN_REQUEST_TIMEOUT * (1 + random.random()))
+        bookmarks = _query_bool(request, "allowWatchBookmarks") and output is Output.OBJECT
+        send_initial = request.query.get("sendInitialEvents")
+        initial = None if send_initial is None else send_initial.lower() == "true"
+        include = request.query.get("includeObject", "Metadata")
+
+        queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue(maxsize=1000)
+
+        async def produce() -> None:
+            try:
+                async for event in watch(
+                    self.ctx.registry,
+                    rd,
+                    info.namespace or None,
+                    options,
+                    send_initial_events=initial,
+                    bookmarks=bookmarks,
+                ):
+                    await queue.put(event)
+            finally:
+                await queue.put(None)
+
+        producer = asyncio.create_task(produce(), name=f"watch {rd.plural}")
+        stopping = asyncio.create_task(self.ctx.stopping.wait(), name="watch stop signal")
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON_CONTENT_TYPE})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        first_table = True
+        last_revision = 0
+        if options.resource_version not in ("", "0"):
+            with contextlib.suppress(ValueError):
+                last_revision = int(options.resource_version)
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                getter = asyncio.ensure_future(queue.get())
+                done, _pending = await asyncio.wait(
+                    {getter, stopping},
+                    timeout=min(remaining, BOOKMARK_INTERVAL),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if getter not in done:
+                    getter.cancel()
+                    if stopping in done:
+                        break
+                    if bookmarks and last_revision:
+                        await self._send_event(
+                            response,
+                            rd,
+                            WatchEvent(WatchEventType.BOOKMARK, _bookmark_object(rd, last_revision)),
+                            output,
+                            include,
+                            False,
+                        )
+                    continue
+                event = getter.result()
+                if event is None:
+                    break
+                if event.revision:
+                    last_revision = max(last_revision, event.revision)
+                await self._send_event(response, rd, event, output, include, first_table)
+                if output is Output.TABLE and event.type is not WatchEventType.ERROR:
+                    first_table = False
+                if event.type is WatchEventType.ERROR:
+                    break
+        finally:
+            producer.cancel()
+            stopping.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    async def _send_event(
+        self,
+        response: web.StreamResponse,
+        rd: ResourceDef,
+        event: WatchEvent,
+        output: Output,
+        include: str,
+        first: bool,
+    ) -> None:
+        obj: Any = event.object
+        if event.type not in (WatchEventType.ERROR, WatchEventType.BOOKMARK):
+            if output is Output.TABLE:
+                obj = tables.table(
+                    rd.strategy.columns,
+                    [(rd.strategy.cells(event.object, utcnow()), event.object)],
+                    include_object=include,
+                    resource_version=str(event.object.get("metadata", {}).get("resourceVersion", "")),
+                    with_definitions=first,
+                )
+            elif output is Output.PARTIAL:
+                obj = tables.partial_metadata(event.object)
+        line = json.dumps({"type": str(event.type), "object": obj}, separators=(",", ":")) + "\n"
+        await response.write(line.encode())
+
+    # ------------------------------------------------------------------ writes
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        return decode_body(raw, request.headers.get("Content-Type"))
+
+    def _field_validation(self, request: web.Request, rd: ResourceDef, body: Any) -> dict[str, str]:
+        """Unknown top-level fields: Strict -> 400, Warn (default) -> Warning header, Ignore. Dropped."""
+        mode = request.query.get("fieldValidation", "Warn")
+        if mode not in ("Strict", "Warn", "Ignore"):
+            raise errors.bad_request(
+                f'fieldValidation parameter unsupported: "{mode}"; '
+                'supported values: "Ignore", "Warn", "Strict"'
+            )
+        if not isinstance(body, dict):
+            return {}
+        unknown = [k for k in body if k not in rd.strategy.top_level_fields]
+        for key in unknown:
+            del body[key]
+        if not unknown:
+            return {}
+        if mode == "Strict":
+            if len(unknown) == 1:
+                raise errors.bad_request(f'strict decoding error: unknown field "{unknown[0]}"')
+            raise errors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{k}"' for k in unknown)
+            )
+        if mode == "Warn":
+            return {"Warning": ", ".join(f'299 - "unknown field \\"{k}\\""' for k in unknown)}
+        return {}
+
+    async def _create(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
+        if rd.namespaced and not info.namespace:
+            raise errors.method_not_allowed("POST", rd.kind)
+        body = await self._body(request)
+        headers = self._field_validation(request, rd, body)
+        obj = await self.ctx.registry.create(rd, info.namespace or None, body, _dry_run(request))
+        response = self._render_one(request, rd, obj, 201)
+        response.headers.update(headers)
+        return response
+
+    async def _update(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, subresource: str
+    ) -> web.Response:
+        body = await self._body(request)
+        headers = self._field_validation(request, rd, body)
+        obj, created = await self.ctx.registry.update(
+            rd, self._namespace(rd, info), info.name, body, subresource, _dry_run(request)
+        )
+        response = self._render_one(request, rd, obj, 201 if created else 200)
+        response.headers.update(headers)
+        return response
+
+    async def _patch(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, subresource: str
+    ) -> web.Response:
+        kind = patch_type(request.headers.get("Content-Type"))
+        raw = await request.read()
+        document = decode_body(raw, request.headers.get("Content-Type"))
+        if document is None:
+            raise errors.bad_request("the body of the request was empty: a patch document is required")
+        if kind is PatchType.JSON and not isinstance(document, list):
+            raise errors.bad_request(
+                "json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp"
+            )
+        if kind is not PatchType.JSON and not isinstance(document, dict):
+            raise errors.bad_request("the patch document must be a JSON object")
+        headers = self._field_validation(request, rd, document) if kind is not PatchType.JSON else {}
+        schema = rd.strategy.patch_schema
+
+        def apply(current: JSONObject) -> JSONObject:
+            try:
+                if kind is PatchType.JSON:
+                    result = json_patch(current, document)
+                elif kind is PatchType.MERGE:
+                    result = merge_patch(current, document)
+                else:
+                    result = strategic_merge(current, document, schema)
+            except PatchError as err:
+                if err.malformed:
+                    raise errors.bad_request(str(err)) from None
+                raise errors.unprocessable(str(err)) from None
+            if not isinstance(result, dict):
+                raise errors.unprocessable("the patched object is not a JSON object")
+            return result
+
+        create_from = None
+        if kind is PatchType.APPLY:
+            applied = copy.deepcopy(document)
+
+            def create_from() -> JSONObject:
+                return copy.deepcopy(applied)
+
+        obj, created = await self.ctx.registry.patch(
+            rd, self._namespace(rd, info), info.name, apply, subresource, _dry_run(request), create_from
+        )
+        response = self._render_one(request, rd, obj, 201 if created else 200)
+        response.headers.update(headers)
+        return response
+
+    def _delete_options(self, request: web.Request, body: Any) -> DeleteOptions:
+        options = body if isinstance(body, dict) else {}
+        if body is not None and not isinstance(body, dict):
+            raise errors.bad_request("the body of a delete must be DeleteOptions")
+        grace = _query_int(request, "gracePeriodSeconds")
+        if grace is None and options.get("gracePeriodSeconds") is not None:
+            try:
+                grace = int(options["gracePeriodSeconds"])
+            except (TypeError, ValueError):
+                raise errors.bad_request("gracePeriodSeconds must be an integer") from None
+        preconditions = options.get("preconditions") or {}
+        return DeleteOptions(
+            grace_period_seconds=grace,
+            uid=preconditions.get("uid"),
+            resource_version=preconditions.get("resourceVersion"),
+            propagation_policy=request.query.get("propagationPolicy") or options.get("propagationPolicy"),
+            dry_run=_dry_run(request, options.get("dryRun")),
+        )
+
+    async def _delete(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
+        options = self._delete_options(request, await self._body(request))
+        result = await self.ctx.registry.delete(rd, self._namespace(rd, info), info.name, options)
+        if not result.deleted or rd.strategy.return_deleted_object:
+            return self._render_one(request, rd, result.obj)
+        meta = result.obj.get("metadata") or {}
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": info.name,
+                    "group": rd.group,
+                    "kind": rd.plural,
+                    "uid": meta.get("uid", ""),
+                },
+            }
+        )
+
+    async def _delete_collection(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo
+    ) -> web.Response:
+        list_options = self._list_options(request, rd, info)
+        options = self._delete_options(request, await self._body(request))
+        result = await self.ctx.registry.delete_collection(rd, info.namespace or None, list_options, options)
+        return json_response(
+            {
+                "kind": f"{rd.kind}List",
+                "apiVersion": rd.group_version,
+                "metadata": {"resourceVersion": result.resource_version},
+                "items": result.items,
+            }
+        )
+
+    async def _bind(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, name: str | None
+    ) -> web.Response:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request must be a Binding")
+        pod_name = name or (body.get("metadata") or {}).get("name") or ""
+        if not pod_name:
+            raise errors.bad_request("a Binding needs metadata.name: the name of the pod to bind")
+        pods = self.ctx.table.lookup("", "v1", "pods")
+        assert pods is not None
+        await self.ctx.registry.bind(pods, info.namespace, pod_name, body, _dry_run(request))
+        return json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+        )
+
+
+def _bookmark_object(rd: ResourceDef, revision: int) -> JSONObject:
+    return {"kind": rd.kind, "apiVersion": rd.group_version, "metadata": {"resourceVersion": str(revision)}}
+
+
+def render_error(err: APIError) -> web.Response:
+    return json_response(err.to_status(), err.code, headers=err.headers or None)

@@ -1,0 +1,1 @@
+"""One strategy module per served kind (defaulting, validation, printing)."""

@@ -1,0 +1,115 @@
+"""Watch: turn the store's key changes into Kubernetes watch events for one request.
+
+A watch from resourceVersion R is an etcd watch from R+1 on the resource's key prefix with
+prev_kv. Selectors are applied to both the new and the previous object, as the apiserver's
+watch cache does: an object that starts matching is ADDED, one that stops matching is
+DELETED. A watch without a resourceVersion (or "0") first lists and sends synthetic ADDED
+events. Touches: the store, through the registry.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from apiserver import errors
+from apiserver.meta import JSONObject
+from apiserver.registry import ListOptions, Registry, decode, parse_resource_version, store_errors
+from apiserver.resources import ResourceDef
+from apiserver.storage import CompactedError, EventType, StoreError, StoreEvent
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+class WatchEventType(enum.StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+    BOOKMARK = "BOOKMARK"
+    ERROR = "ERROR"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: WatchEventType
+    object: JSONObject
+    revision: int = 0
+
+
+def translate(event: StoreEvent, matches: Callable[[JSONObject], bool]) -> WatchEvent | None:
+    """One store change as a watch event for a selector, or None if the watcher does not see it."""
+    revision = event.kv.mod_revision
+    prev = decode(event.prev) if event.prev is not None else None
+    prev_matches = prev is not None and matches(prev)
+    if event.type == EventType.DELETE:
+        if prev is None or not prev_matches:
+            return None
+        prev["metadata"]["resourceVersion"] = str(revision)  # a deleted object carries the delete's revision
+        return WatchEvent(WatchEventType.DELETED, prev, revision)
+    current = decode(event.kv)
+    current_matches = matches(current)
+    if current_matches and prev_matches:
+        return WatchEvent(WatchEventType.MODIFIED, current, revision)
+    if current_matches:
+        return WatchEvent(WatchEventType.ADDED, current, revision)
+    if prev_matches and prev is not None:
+        prev["metadata"]["resourceVersion"] = str(revision)
+        return WatchEvent(WatchEventType.DELETED, prev, revision)
+    return None
+
+
+def bookmark(rd: ResourceDef, revision: int, initial_events_end: bool = False) -> WatchEvent:
+    meta: JSONObject = {"resourceVersion": str(revision)}
+    if initial_events_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    obj = {"kind": rd.kind, "apiVersion": rd.group_version, "metadata": meta}
+    return WatchEvent(WatchEventType.BOOKMARK, obj, revision)
+
+
+def error_event(err: errors.APIError) -> WatchEvent:
+    return WatchEvent(WatchEventType.ERROR, err.to_status())
+
+
+async def watch(
+    registry: Registry,
+    rd: ResourceDef,
+    namespace: str | None,
+    options: ListOptions,
+    *,
+    send_initial_events: bool | None = None,
+    bookmarks: bool = False,
+) -> AsyncIterator[WatchEvent]:
+    """The events one watch request sees; ends with an ERROR event on a compacted revision."""
+
+    def matches(obj: JSONObject) -> bool:
+        return registry.matches(rd, obj, options)
+
+    rv = options.resource_version
+    initial = send_initial_events if send_initial_events is not None else rv in ("", "0")
+    try:
+        if initial:
+            listed = await registry.list(
+                rd, namespace, ListOptions(options.label_selector, options.field_selector)
+            )
+            start = int(listed.resource_version)
+            if rv not in ("", "0") and start < parse_resource_version(rv):
+                start = parse_resource_version(rv)
+            for obj in listed.items:
+                yield WatchEvent(WatchEventType.ADDED, obj, start)
+            if send_initial_events and bookmarks:
+                yield bookmark(rd, start, initial_events_end=True)
+        else:
+            start = parse_resource_version(rv)
+        async for batch in registry.store.watch(rd.prefix(namespace), start + 1):
+            for event in batch:
+                translated = translate(event, matches)
+                if translated is not None:
+                    yield translated
+    except CompactedError as err:
+        compacted = err.compact_revision
+        yield error_event(errors.too_old_resource_version(int(rv or 0), compacted))
+    except errors.APIError as err:
+        yield error_event(err)
+    except StoreError as err:
+        yield error_event(store_errors(err))
