@@ -406,6 +406,9 @@ class APIHandlers:
                     first_table = False
                 if event.type is WatchEventType.ERROR:
                     break
+        except ConnectionResetError:
+            log.debug("watch %s: client went away", rd.plural)
+            return response
         finally:
             producer.cancel()
             stopping.cancel()

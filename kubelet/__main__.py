@@ -50,23 +50,11 @@ def main(argv: list[str] | None = None) -> None:
             await runtime.close()
             sys.exit(1)
         client = client_from_flags(args, "kubelet/" + config.node_name)
-        failures: list[BaseException] = []
-
-        async def kubelet() -> None:
-            try:
-                await Kubelet(config, client, runtime).run()
-            except Exception as e:
-                failures.append(e)
-                raise
-
         try:
-            await run_until_stopped(stop, kubelet())
+            await run_until_stopped(stop, Kubelet(config, client, runtime).run())
         finally:
             await client.close()
             await runtime.close()
-        if failures:
-            log.error("kubelet failed: %s", failures[0])
-            sys.exit(1)
         log.info("kubelet stopped")
 
     run(amain)

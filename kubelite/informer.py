@@ -135,4 +135,5 @@ class Informer:
 
 
 async def wait_for_sync(*informers: Informer, timeout: float | None = None) -> None:
-    await asyncio.wait_for(asyncio.gather(*(i.synced.wait() for i in informers)), timeout)
+    async with asyncio.timeout(timeout):
+        await asyncio.gather(*(i.synced.wait() for i in informers))

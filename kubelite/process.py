@@ -48,7 +48,7 @@ def setup_logging(verbosity: int, name: str) -> None:
 
 
 def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run main(stop) to completion; SIGTERM and SIGINT set stop."""
+    """Run main(stop) to completion; SIGTERM and SIGINT set stop. A failure exits 1."""
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -57,19 +57,27 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except Exception as exc:
+        logging.getLogger(__name__).error("exiting after a failure: %r", exc, exc_info=exc)
+        sys.exit(1)
 
 
 async def run_until_stopped(stop: asyncio.Event, *coros: Awaitable[None]) -> None:
-    """Run coroutines as owned tasks until stop is set (or one fails), then cancel and await all."""
+    """Run coroutines as owned tasks until stop is set or one of them ends, then cancel and
+    await all of them. The first failure is raised again, so the process exits non-zero."""
     tasks = [asyncio.ensure_future(c) for c in coros]
     stopper = asyncio.ensure_future(stop.wait())
+    failure: BaseException | None = None
     try:
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not stopper and not task.cancelled() and task.exception():
-                logging.getLogger(__name__).error("task failed: %r", task.exception())
+            if task is not stopper and not task.cancelled() and task.exception() is not None:
+                failure = failure or task.exception()
     finally:
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
+    if failure is not None:
+        raise failure

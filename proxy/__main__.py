@@ -10,7 +10,6 @@ import asyncio
 import ipaddress
 import logging
 import socket
-import sys
 
 from aiohttp import web
 
@@ -60,15 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     async def amain(stop: asyncio.Event) -> None:
         client = client_from_flags(args, f"kube-proxy/{node}")
         runner = None
-        failures: list[BaseException] = []
-
-        async def proxier() -> None:
-            try:
-                await Proxier(client, args.bind_address).run()
-            except Exception as e:
-                failures.append(e)
-                raise
-
         try:
             if healthz:
                 app = web.Application()
@@ -77,14 +67,11 @@ def main(argv: list[str] | None = None) -> None:
                 await runner.setup()
                 await web.TCPSite(runner, *healthz, reuse_address=True).start()
             log.info("proxy for node %s: NodePorts on %s", node, args.bind_address)
-            await run_until_stopped(stop, proxier())
+            await run_until_stopped(stop, Proxier(client, args.bind_address).run())
         finally:
             if runner is not None:
                 await runner.cleanup()
             await client.close()
-        if failures:
-            log.error("proxy failed: %s", failures[0])
-            sys.exit(1)
         log.info("proxy stopped")
 
     run(amain)
