@@ -1,0 +1,106 @@
+"""`python -m etcdlite [etcd flags]`: start one member and serve the etcd v3 API until SIGTERM/SIGINT.
+
+Parses etcd's flags, recovers the data directory, binds the client URLs, logs
+`serving client requests on HOST:PORT` for each (with the real port when the URL said 0), and
+shuts down cleanly on a signal: stop taking requests, let in-flight ones finish for a moment,
+stop the member's tasks, close the log. Exit codes: 0 after a signal, 1 when the member cannot
+start (corrupt data, data dir in use, address in use), 2 for bad flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from etcdlite import request as requests
+from etcdlite.config import ConfigError, EtcdConfig, parse_flags, with_bound_port
+from etcdlite.grpc_api import ListenError, start_grpc_server
+from etcdlite.server import DataDirInUseError, EtcdServer
+from etcdlite.snapshot import SnapshotCorruptError
+from etcdlite.wal import WalCorruptError
+
+log = logging.getLogger("etcdlite")
+
+SHUTDOWN_GRACE_SECONDS = 1.0
+_STARTUP_ERRORS = (
+    WalCorruptError,
+    SnapshotCorruptError,
+    DataDirInUseError,
+    ListenError,
+    requests.EntryDecodeError,
+    OSError,
+)
+_LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "panic": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+async def run(config: EtcdConfig) -> int:
+    """Serve until a signal (exit code 0) or until the member fails (1)."""
+    server = EtcdServer(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        client_server = await start_grpc_server(server)
+        try:
+            first_port = int(client_server.addresses[0].rsplit(":", 1)[1])
+            server.client_urls = with_bound_port(config.advertise_client_urls, first_port)
+            log.info(
+                "member %s (%016x) of cluster %016x ready; data dir %s",
+                config.name,
+                server.member_id,
+                server.cluster_id,
+                config.data_dir,
+            )
+            for address in client_server.addresses:
+                log.info("serving client requests on %s", address)
+            waits = [asyncio.create_task(stop.wait()), asyncio.create_task(server.failed.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
+            code = 1 if server.failed.is_set() else 0
+            log.info("%s; shutting down", "the member failed" if code else "received a stop signal")
+        finally:
+            await client_server.stop(SHUTDOWN_GRACE_SECONDS)
+    finally:
+        await server.stop()
+    log.info("stopped")
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = parse_flags(sys.argv[1:] if argv is None else argv, os.environ)
+    except ConfigError as exc:
+        print(f"etcdlite: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=_LOG_LEVELS[config.log_level],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(run(config))
+    except _STARTUP_ERRORS as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
