@@ -7,7 +7,6 @@ clean exit on SIGTERM with a watch open.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import threading
@@ -21,44 +20,8 @@ from typing import Any
 import pytest
 
 from apiserver.storage import EtcdStore
+from tests.integration.etcd_helpers import run_etcdlite, run_real_etcd
 from tests.support import Kubectl, Process, free_port, http_ok, wait_until
-
-try:
-    from tests.integration.etcd_helpers import run_etcdlite, run_real_etcd
-except ImportError:  # the etcdlite helper's fixture module is not there yet: run the stores here
-
-    @contextlib.contextmanager
-    def _store(module: list[str], tmp_path: Path) -> Iterator[str]:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        peer = f"http://127.0.0.1:{free_port()}"
-        args = ["--name", "t", "--data-dir", str(tmp_path / "data"), "--listen-client-urls", url,
-                "--advertise-client-urls", url, "--listen-peer-urls", peer,
-                "--initial-advertise-peer-urls", peer, "--initial-cluster", f"t={peer}"]  # fmt: skip
-        proc = subprocess.Popen([*module, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_until(lambda: asyncio.run(_answers(url)), f"store {url} answering", 20)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-    async def _answers(url: str) -> bool:
-        store = EtcdStore(url)
-        try:
-            await store.revision()
-            return True
-        finally:
-            await store.close()
-
-    def run_etcdlite(tmp_path: Path) -> contextlib.AbstractContextManager[str]:
-        import sys
-
-        return _store([sys.executable, "-m", "etcdlite"], tmp_path)
-
-    def run_real_etcd(tmp_path: Path) -> contextlib.AbstractContextManager[str]:
-        return _store(["etcd"], tmp_path)
-
 
 POD_AND_SERVICE = """
 apiVersion: v1
