@@ -20,6 +20,7 @@ import zlib
 from pathlib import Path
 
 from etcdlite.mvcc import KeyRecord, StoreSnapshot
+from etcdlite.wal import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +93,6 @@ def decode(data: bytes) -> StoreSnapshot:
     return StoreSnapshot(applied_index, revision, compact_revision, leases, lists[0], lists[1])
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save(directory: Path, snapshot: StoreSnapshot) -> Path:
     """Write atomically and durably, then delete older snapshots. Blocking: run it in a thread."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -111,7 +104,7 @@ def save(directory: Path, snapshot: StoreSnapshot) -> Path:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     for older in directory.glob("*" + SUFFIX):
         if older != path:
             older.unlink(missing_ok=True)

@@ -93,7 +93,8 @@ def _segment_name(first_index: int) -> str:
     return f"{first_index:016x}{SEGMENT_SUFFIX}"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a create, rename or unlink in directory durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -124,7 +125,7 @@ class WriteAheadLog:
         if not segments:
             path = directory / _segment_name(after_index + 1)
             path.touch()
-            _fsync_dir(directory)
+            fsync_dir(directory)
             return cls(directory, [(after_index + 1, path)], 0), []
 
         entries: list[LogEntry] = []
@@ -214,7 +215,7 @@ class WriteAheadLog:
         path = self.directory / _segment_name(next_index)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fsync(fd)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         os.close(self._fd)
         self._fd = fd
         self._size = 0
@@ -233,7 +234,7 @@ class WriteAheadLog:
                 keep.append((first_index, path))
         self._segments = keep
         if dropped:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def close(self) -> None:
         if self._fd >= 0:
