@@ -131,8 +131,10 @@ def test_lease_grant_keepalive_timetolive_and_revoke_removes_keys(endpoint):
 def test_lease_expiry_deletes_attached_keys_with_delete_events(endpoint):
     lease = ctl(endpoint, "lease", "grant", "2").split()[1]
     ctl(endpoint, "put", "/expire/k", "v", f"--lease={lease}")
-    with running_etcdctl(endpoint, "watch", "/expire/k") as watch:
-        watch.wait_for_lines(["DELETE", "/expire/k"], timeout=8)
+    put_revision = json.loads(ctl(endpoint, "get", "/expire/k", "-w", "json"))["kvs"][0]["mod_revision"]
+    # watch from the put, so a lease that expires before the watch starts is still seen
+    with running_etcdctl(endpoint, "watch", "/expire/k", f"--rev={put_revision}") as watch:
+        watch.wait_for_lines(["PUT", "/expire/k", "v", "DELETE", "/expire/k"], timeout=8)
     assert ctl(endpoint, "get", "/expire/k") == ""
 
 

@@ -132,7 +132,8 @@ def test_torn_tail_is_cut_and_mid_log_corruption_refuses_to_start(tmp_path):
 def test_sigterm_with_open_watch_exits_zero_quickly(tmp_path):
     proc = start_etcdlite(tmp_path)
     try:
-        with running_etcdctl(proc.endpoint, "watch", "--prefix", "/") as watch:
+        # from revision 1, so a put that lands before the watch is registered is replayed
+        with running_etcdctl(proc.endpoint, "watch", "--prefix", "/", "--rev=1") as watch:
             etcdctl(proc.endpoint, "put", "/x", "1")
             watch.wait_for_lines(["PUT", "/x", "1"])
             started = time.monotonic()
