@@ -17,13 +17,12 @@ from typing import Any
 
 import yaml
 
-from apiserver import errors
+from apiserver import errors, protobuf
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 PROTOBUF_HINT = (
-    "kubelite does not decode protobuf request bodies yet; send JSON instead, for example "
-    '"kubectl create <kind> ... --dry-run=client -o yaml | kubectl apply -f -"'
+    'send JSON instead, for example "kubectl create <kind> ... --dry-run=client -o yaml | kubectl apply -f -"'
 )
 
 
@@ -88,7 +87,10 @@ def decode_body(raw: bytes, content_type: str | None) -> Any:
     """A request body as JSON data; missing Content-Type means JSON."""
     kind = content_type_of(content_type)
     if kind == PROTOBUF:
-        raise errors.unsupported_media_type(kind, PROTOBUF_HINT)
+        try:
+            return protobuf.decode_envelope(raw)
+        except protobuf.ProtobufError as err:
+            raise errors.unsupported_media_type(kind, f"{err}; {PROTOBUF_HINT}") from None
     if kind in ("", "application/json", "text/plain", "*/*") or kind in (p.value for p in PatchType):
         if kind in ("application/yaml", PatchType.APPLY):
             return _yaml(raw)

@@ -18,6 +18,7 @@ from apiserver.kinds.leases import LeaseStrategy
 from apiserver.kinds.namespaces import NamespaceStrategy
 from apiserver.kinds.nodes import NodeStrategy
 from apiserver.kinds.pods import PodStrategy
+from apiserver.kinds.secrets import SecretStrategy
 from apiserver.kinds.services import ServiceStrategy
 from apiserver.strategy import Strategy
 
@@ -176,6 +177,7 @@ def build_resource_table(ip_range: ServiceIPRange, node_ports: NodePortRange) ->
                 ConfigMapStrategy(True),
                 short_names=("cm",),
             ),
+            ResourceDef("", "v1", "secrets", "secret", "Secret", True, SecretStrategy(True)),
             ResourceDef("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, LeaseStrategy(True)),
         ]
     )

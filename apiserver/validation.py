@@ -79,7 +79,7 @@ def dns1123_subdomain(value: str) -> list[str]:
 
 
 def dns1035_label(value: str) -> list[str]:
-    """Problems with `value` as an RFC 1035 label (Service names, port names)."""
+    """Problems with `value` as an RFC 1035 label (Service names)."""
     errs = []
     if len(value) > DNS1123_LABEL_MAX:
         errs.append(max_len_error(DNS1123_LABEL_MAX))

@@ -23,7 +23,13 @@ from apiserver.kinds.common import check_protocol
 from apiserver.meta import JSONObject
 from apiserver.strategy import Allocation, Claim, Strategy, TakenLookup
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
-from apiserver.validation import NameValidator, dns1035_label, dns1123_subdomain, port_range_errors
+from apiserver.validation import (
+    NameValidator,
+    dns1035_label,
+    dns1123_label,
+    dns1123_subdomain,
+    port_range_errors,
+)
 
 SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 AFFINITIES = ["ClientIP", "None"]
@@ -186,7 +192,7 @@ class ServiceStrategy(Strategy):
             if len(ports) > 1 and not name:
                 errs.append(required(f"{path}.name"))
             elif name:
-                errs.extend(invalid(f"{path}.name", name, m) for m in dns1035_label(name))
+                errs.extend(invalid(f"{path}.name", name, m) for m in dns1123_label(name))
                 if name in names:
                     errs.append(duplicate(f"{path}.name", name))
                 names.add(name)

@@ -134,8 +134,34 @@ def test_kubectl_apply_get_and_errors(cluster: Cluster, tmp_path: Path) -> None:
     missing = k.run("get", "pod", "nonexist", check=False)
     assert 'Error from server (NotFound): pods "nonexist" not found' in missing.stderr
 
-    protobuf = k.run("create", "configmap", "pb", "--from-literal=a=b", check=False)
-    assert protobuf.returncode != 0 and "--dry-run=client -o yaml | kubectl apply -f -" in protobuf.stderr
+
+def test_kubectl_create_generators_send_protobuf(cluster: Cluster) -> None:
+    """`kubectl create namespace|configmap|secret|service` send protobuf bodies (COMPAT.md)."""
+    k = cluster.kubectl
+    assert k.run("create", "namespace", "pbns").stdout == "namespace/pbns created\n"
+    assert (
+        "configmap/pb created"
+        in k.run("create", "configmap", "pb", "-n", "pbns", "--from-literal=a=b").stdout
+    )
+    assert (
+        "secret/s created"
+        in k.run("create", "secret", "generic", "s", "-n", "pbns", "--from-literal=k=v").stdout
+    )
+    assert (
+        "service/pbsvc created"
+        in k.run("create", "service", "nodeport", "pbsvc", "-n", "pbns", "--tcp=80:8080").stdout
+    )
+    cm = json.loads(k.run("get", "configmap", "pb", "-n", "pbns", "-o", "json").stdout)
+    assert cm["data"] == {"a": "b"}
+    secret = json.loads(k.run("get", "secret", "s", "-n", "pbns", "-o", "json").stdout)
+    assert secret["data"] == {"k": "dg=="} and secret["type"] == "Opaque"
+    svc = json.loads(k.run("get", "service", "pbsvc", "-n", "pbns", "-o", "json").stdout)
+    [port] = svc["spec"]["ports"]
+    assert svc["spec"]["type"] == "NodePort" and svc["spec"]["selector"] == {"app": "pbsvc"}
+    assert (port["port"], port["targetPort"], port["protocol"]) == (80, 8080, "TCP")
+    assert 30000 <= port["nodePort"] <= 32767
+    again = k.run("create", "namespace", "pbns", check=False)
+    assert 'Error from server (AlreadyExists): namespaces "pbns" already exists' in again.stderr
 
 
 def test_kubectl_watch_and_delete_with_wait(cluster: Cluster) -> None:
