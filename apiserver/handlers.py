@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from apiserver import discovery, errors, tables
+from apiserver import discovery, errors, podlogs, tables
 from apiserver.errors import APIError, PatchError
 from apiserver.jsonpatch import json_patch, merge_patch
 from apiserver.meta import JSONObject, utcnow
@@ -224,6 +224,8 @@ class APIHandlers:
                 return await self._update(request, rd, info, Subresource.STATUS)
             if method == "PATCH":
                 return await self._patch(request, rd, info, Subresource.STATUS)
+        if sub.name == "log" and method == "GET":
+            return await self._pod_log(request, rd, info)
         if sub.name == "finalize" and method == "PUT":
             return await self._update(request, rd, info, Subresource.FINALIZE)
         raise errors.APIError(
@@ -231,6 +233,16 @@ class APIHandlers:
             errors.Reason.METHOD_NOT_ALLOWED,
             "the server does not allow this method on the requested resource",
         )
+
+    async def _pod_log(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.StreamResponse:
+        pod = await self.ctx.registry.get(rd, info.namespace, info.name)
+        node = None
+        node_name = pod.get("spec", {}).get("nodeName")
+        nodes = self.ctx.table.lookup("", "v1", "nodes")
+        if node_name and nodes is not None:
+            with contextlib.suppress(errors.APIError):
+                node = await self.ctx.registry.get(nodes, "", node_name)
+        return await podlogs.proxy_log(request, podlogs.log_location(pod, node, dict(request.query)))
 
     # ------------------------------------------------------------------ reads
 

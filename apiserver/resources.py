@@ -129,6 +129,7 @@ def build_resource_table(ip_range: ServiceIPRange, node_ports: NodePortRange) ->
                 subresources=(
                     Subresource("status", "Pod", status),
                     Subresource("binding", "Binding", ("create",)),
+                    Subresource("log", "Pod", ("get",)),
                 ),
             ),
             ResourceDef("", "v1", "bindings", "binding", "Binding", True, Strategy(True), verbs=("create",)),

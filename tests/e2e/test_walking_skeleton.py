@@ -134,3 +134,25 @@ def test_kubectl_apply_pod_and_nodeport_service_then_curl_every_node(cluster, tm
         return not docker_client.containers.list(all=True, filters=filters)
 
     wait_until(pod_containers_gone, "the kubelet to remove the deleted pod's containers", timeout=60)
+
+
+def test_kubectl_logs_reads_the_container_log_through_the_kubelet(cluster, tmp_path):
+    kubectl = Kubectl(cluster.server, tmp_path)
+    kubectl.run(
+        "run", "talker", "--image=kubelite/busybox:latest", "--image-pull-policy=IfNotPresent",
+        "--", "sh", "-c", "echo one; echo two; echo three; sleep 3600",
+    )  # fmt: skip
+    try:
+        kubectl.run("wait", "--for=condition=Ready", "pod/talker", "--timeout=120s", timeout=150)
+
+        def full_log() -> str | None:
+            out = kubectl.run("logs", "talker").stdout
+            return out if "three" in out else None
+
+        logs = wait_until(full_log, "the pod's output in kubectl logs", timeout=30)
+        assert logs == "one\ntwo\nthree\n"
+        assert kubectl.run("logs", "talker", "--tail=1").stdout == "three\n"
+        wrong = kubectl.run("logs", "talker", "-c", "nope", check=False)
+        assert "container nope is not valid for pod talker" in wrong.stderr, wrong.stderr
+    finally:
+        kubectl.run("delete", "pod", "talker", "--wait=false")
