@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from etcdlite import request as requests
 from etcdlite.config import ConfigError, EtcdConfig, parse_flags, with_bound_port
 from etcdlite.grpc_api import ListenError, start_grpc_server
+from etcdlite.raft.durable import SnapshotFileCorruptError
+from etcdlite.raft.transport import PeerListenError
 from etcdlite.server import DataDirInUseError, EtcdServer
 from etcdlite.snapshot import SnapshotCorruptError
 from etcdlite.wal import WalCorruptError
@@ -29,6 +31,8 @@ SHUTDOWN_GRACE_SECONDS = 1.0
 _STARTUP_ERRORS = (
     WalCorruptError,
     SnapshotCorruptError,
+    SnapshotFileCorruptError,
+    PeerListenError,
     DataDirInUseError,
     ListenError,
     requests.EntryDecodeError,
@@ -57,7 +61,7 @@ async def run(config: EtcdConfig) -> int:
         client_server = await start_grpc_server(server)
         try:
             first_port = int(client_server.addresses[0].rsplit(":", 1)[1])
-            server.client_urls = with_bound_port(config.advertise_client_urls, first_port)
+            server.serving(with_bound_port(config.advertise_client_urls, first_port))
             log.info(
                 "member %s (%016x) of cluster %016x ready; data dir %s",
                 config.name,

@@ -2,7 +2,7 @@
 
 Every flag keeps etcd's name and default, and can also come from etcd's environment variable
 (`ETCD_` + the flag in upper snake case, e.g. `ETCD_DATA_DIR`); a flag on the command line
-wins. Peer flags are validated and recorded now and used once Raft arrives. Pure: the caller
+wins. Peer flags configure Raft (etcdlite.raftdriver). Pure: the caller
 passes argv and the environment; errors are `ConfigError` with a message meant for the user.
 """
 
@@ -58,6 +58,7 @@ class EtcdConfig:
     initial_cluster_state: str
     initial_cluster_token: str
     snapshot_count: int
+    snapshot_catchup_entries: int
     quota_backend_bytes: int
     max_request_bytes: int
     compaction: CompactionPolicy | None
@@ -68,13 +69,21 @@ class EtcdConfig:
     @property
     def member_id(self) -> int:
         """Stable non-zero id from the peer URLs and cluster token, as etcd derives it."""
-        return _id_from(
-            ("".join(sorted(self.initial_advertise_peer_urls)) + self.initial_cluster_token).encode()
-        )
+        return peer_member_id(self.initial_advertise_peer_urls, self.initial_cluster_token)
+
+    @property
+    def initial_members(self) -> dict[int, tuple[str, tuple[str, ...]]]:
+        """Member id -> (name, peer URLs) of every member in --initial-cluster."""
+        return {
+            peer_member_id(urls, self.initial_cluster_token): (name, urls)
+            for name, urls in self.initial_cluster.items()
+        }
 
     @property
     def cluster_id(self) -> int:
-        return _id_from(self.member_id.to_bytes(8, "big") + self.initial_cluster_token.encode())
+        """From every initial member's id and the token, so all members of a new cluster agree."""
+        ids = b"".join(i.to_bytes(8, "big") for i in sorted(self.initial_members))
+        return _id_from(ids + self.initial_cluster_token.encode())
 
     @property
     def min_lease_ttl(self) -> int:
@@ -91,6 +100,11 @@ class EtcdConfig:
         return self.data_dir / "member" / "snap"
 
 
+def peer_member_id(peer_urls: Sequence[str], token: str) -> int:
+    """etcd's member id: a hash of the sorted peer URLs and the cluster token."""
+    return _id_from(("".join(sorted(peer_urls)) + token).encode())
+
+
 def _id_from(data: bytes) -> int:
     value = int.from_bytes(hashlib.sha1(data).digest()[:8], "big")
     return value or 1
@@ -104,7 +118,7 @@ class _FlagParser(argparse.ArgumentParser):
 def _flag_parser() -> argparse.ArgumentParser:
     parser = _FlagParser(
         prog="python -m etcdlite",
-        description="etcdlite: an etcd v3 API server (single member; flags as etcd's).",
+        description="etcdlite: an etcd v3 API server (flags as etcd's).",
         allow_abbrev=False,
     )
     add = parser.add_argument
@@ -124,12 +138,16 @@ def _flag_parser() -> argparse.ArgumentParser:
     add("--initial-cluster-state", help="new or existing (default: new)")
     add("--initial-cluster-token", help="initial cluster token (default: etcd-cluster)")
     add("--snapshot-count", help="committed entries between two snapshots (default: 100000)")
+    add(
+        "--experimental-snapshot-catchup-entries",
+        help="entries kept after a snapshot for slow followers to catch up from (default: 5000)",
+    )
     add("--quota-backend-bytes", help="raise an alarm when the store exceeds this size (default: 0 = 2 GiB)")
     add("--max-request-bytes", help=f"largest client request in bytes (default: {DEFAULT_MAX_REQUEST_BYTES})")
     add("--auto-compaction-retention", help="history to keep: hours or a duration like 30m; 0 = off")
     add("--auto-compaction-mode", help="periodic or revision (default: periodic)")
-    add("--heartbeat-interval", help="heartbeat interval in ms (default: 100; used with Raft)")
-    add("--election-timeout", help="election timeout in ms (default: 1000; used with Raft)")
+    add("--heartbeat-interval", help="heartbeat interval in ms (default: 100)")
+    add("--election-timeout", help="election timeout in ms (default: 1000)")
     add("--log-level", help="debug, info, warn or error (default: info)")
     return parser
 
@@ -171,12 +189,15 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> EtcdConfig:
             f"--initial-cluster has {name}={','.join(initial_cluster[name])} but "
             f"--initial-advertise-peer-urls is {','.join(advertise_peer)}"
         )
-    if len(initial_cluster) > 1:
-        others = ", ".join(sorted(set(initial_cluster) - {name}))
-        raise ConfigError(
-            f"--initial-cluster lists {len(initial_cluster)} members ({name}, {others}); this etcdlite "
-            "runs a single member only until Raft lands"
-        )
+    token = flag("initial-cluster-token", "etcd-cluster")
+    ids: dict[int, str] = {}
+    for member, urls in initial_cluster.items():
+        member_id = peer_member_id(urls, token)
+        if member_id in ids:
+            raise ConfigError(
+                f"--initial-cluster: members {ids[member_id]} and {member} have the same peer URLs"
+            )
+        ids[member_id] = member
     state = flag("initial-cluster-state", "new")
     if state not in ("new", "existing"):
         raise ConfigError(f"--initial-cluster-state must be new or existing, not {state!r}")
@@ -210,8 +231,13 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> EtcdConfig:
         initial_advertise_peer_urls=advertise_peer,
         initial_cluster=initial_cluster,
         initial_cluster_state=state,
-        initial_cluster_token=flag("initial-cluster-token", "etcd-cluster"),
+        initial_cluster_token=token,
         snapshot_count=_int_flag("--snapshot-count", flag("snapshot-count", "100000")),
+        snapshot_catchup_entries=_int_flag(
+            "--experimental-snapshot-catchup-entries",
+            flag("experimental-snapshot-catchup-entries", "5000"),
+            minimum=0,
+        ),
         quota_backend_bytes=quota or DEFAULT_QUOTA_BYTES,
         max_request_bytes=max_request,
         compaction=compaction,

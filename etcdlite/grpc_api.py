@@ -31,6 +31,9 @@ Context = grpc.aio.ServicerContext
 
 # etcd's grpcOverheadBytes: room for gRPC framing on top of --max-request-bytes.
 GRPC_OVERHEAD_BYTES = 512 * 1024
+UPDATE_UNSUPPORTED = errors.Failure(
+    errors.Code.UNIMPLEMENTED, "etcdlite: MemberUpdate and MemberPromote are not supported"
+)
 MAX_SEND_BYTES = 2**31 - 1
 
 
@@ -153,12 +156,15 @@ class LeaseServicer(rpc_pb2_grpc.LeaseServicer):
         self, request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest], context: Context
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
         async for request in request_iterator:
-            yield self._server.lease_keep_alive(request.ID)
+            try:
+                yield await self._server.lease_keep_alive(request.ID)
+            except EtcdError as exc:
+                await _abort(context, exc)
 
     async def LeaseTimeToLive(
         self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Context
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
-        return self._server.lease_time_to_live(request)
+        return await _answer(context, self._server.lease_time_to_live(request))
 
     async def LeaseLeases(
         self, request: rpc_pb2.LeaseLeasesRequest, context: Context
@@ -167,7 +173,7 @@ class LeaseServicer(rpc_pb2_grpc.LeaseServicer):
 
 
 class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
-    """One member and no Raft yet: list it, refuse membership changes clearly."""
+    """Membership: the Raft conf state with names and URLs; adds and removes are Raft conf changes."""
 
     def __init__(self, server: EtcdServer) -> None:
         self._server = server
@@ -175,17 +181,17 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
     async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: Context
     ) -> rpc_pb2.MemberListResponse:
-        return rpc_pb2.MemberListResponse(header=self._server.header(), members=[self._server.member()])
+        return rpc_pb2.MemberListResponse(header=self._server.header(), members=self._server.member_list())
 
     async def MemberAdd(
         self, request: rpc_pb2.MemberAddRequest, context: Context
     ) -> rpc_pb2.MemberAddResponse:
-        await _abort(context, errors.MEMBERSHIP_UNSUPPORTED())
+        return await _answer(context, self._server.member_add(request))
 
     async def MemberRemove(
         self, request: rpc_pb2.MemberRemoveRequest, context: Context
     ) -> rpc_pb2.MemberRemoveResponse:
-        await self._refuse_change(request.ID, context)
+        return await _answer(context, self._server.member_remove(request))
 
     async def MemberUpdate(
         self, request: rpc_pb2.MemberUpdateRequest, context: Context
@@ -198,9 +204,9 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
         await self._refuse_change(request.ID, context)
 
     async def _refuse_change(self, member_id: int, context: Context) -> NoReturn:
-        if member_id != self._server.member_id:
+        if member_id not in {m.ID for m in self._server.member_list()}:
             await _abort(context, errors.MEMBER_NOT_FOUND())
-        await _abort(context, errors.MEMBERSHIP_UNSUPPORTED())
+        await _abort(context, UPDATE_UNSUPPORTED())
 
 
 class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
@@ -243,9 +249,7 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
     async def MoveLeader(
         self, request: rpc_pb2.MoveLeaderRequest, context: Context
     ) -> rpc_pb2.MoveLeaderResponse:
-        if request.targetID != self._server.member_id:
-            await _abort(context, errors.MEMBER_NOT_FOUND())
-        return rpc_pb2.MoveLeaderResponse(header=self._server.header())
+        return await _answer(context, self._server.move_leader(request))
 
 
 class ListenError(Exception):

@@ -1,18 +1,17 @@
 """The member: etcd's request pipeline around the MVCC state machine (etcd's `EtcdServer`).
 
-Writes are proposed to the log and answered only once durable and applied. One driver task
-owns the write-ahead log and runs, batch after batch, in this fixed order:
-  1. take every proposal queued since the last batch (concurrent writes share one fsync),
-  2. append them to the WAL and fdatasync (in a worker thread; the event loop keeps serving),
-  3. apply them to the store in log order, publish their changes to watchers,
-  4. answer each proposer,
-  5. every `--snapshot-count` entries: start a new WAL segment, capture the store in memory,
-     and write the snapshot in the background; once it is durable, drop the older segments.
-Reads are served from the applied state (on one member that is linearizable: everything
-acknowledged has been applied). With Raft, steps 1-2 become "propose and wait for commit" and
-the rest stays. Leases expire through the log: a clock loop proposes LeaseRevoke.
+Every member runs Raft (etcdlite.raftdriver), a lone member too (it elects itself at once).
+Writes are checked, proposed, and answered when this member applies the committed entry, so an
+acknowledged write is durable on a majority. Every member applies every committed entry here,
+through the driver's `StateMachine` methods: the store applies it in log order and its changes
+are published to watchers. Linearizable reads wait for a Raft read index; serializable reads
+are served from the applied state at once. Only the leader runs the lease clock (expiry is
+proposed as LeaseRevoke, so attached keys go the same way everywhere) and auto-compaction;
+keep-alives and TimeToLive on a follower are forwarded to the leader's client URL. A data dir
+written by the single-member log of earlier versions is moved into a Raft log on first start.
 
-Touches the data directory (through wal and snapshot) and nothing else; no sockets.
+Touches the data directory (a lock file; the Raft log through the driver); sockets only through
+the Raft driver and the lease forwarding.
 """
 
 from __future__ import annotations
@@ -23,12 +22,13 @@ import fcntl
 import logging
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import grpc
 from google.protobuf.message import Message
 
 from etcdlite import errors, snapshot
@@ -37,30 +37,23 @@ from etcdlite.compactor import Compactor
 from etcdlite.config import EtcdConfig
 from etcdlite.errors import EtcdError
 from etcdlite.lessor import Lessor
-from etcdlite.mvcc import Applied, MvccStore
-from etcdlite.wal import LogEntry, WriteAheadLog
+from etcdlite.mvcc import Applied, MvccStore, StoreSnapshot
+from etcdlite.raftdriver import RaftDriver
+from etcdlite.wal import WriteAheadLog, fsync_dir
 from etcdlite.watch import Send, WatchHub, WatchStream
-from kubelite.pb.etcdserverpb import rpc_pb2
+from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 
 VERSION = "3.4.23"  # the etcd API version etcdlite speaks; clients print and parse it
-RAFT_TERM = 1  # a single member never holds an election
 # etcd's progressReportInterval for watchers created with progress_notify.
 PROGRESS_NOTIFY_INTERVAL = 600.0
 
 
 class DataDirInUseError(Exception):
     """Another process holds this data directory."""
-
-
-@dataclass
-class _Proposal:
-    request: requests.WriteRequest
-    data: bytes
-    future: asyncio.Future[Applied]
 
 
 class EtcdServer:
@@ -78,63 +71,71 @@ class EtcdServer:
         self.member_id = config.member_id
         # what MemberList shows; port 0 is resolved once the listener is bound
         self.client_urls: tuple[str, ...] = config.advertise_client_urls
-        self.cluster_id = config.cluster_id
         self._clock = clock
         self._tick_seconds = tick_seconds
         self.store = MvccStore(config.min_lease_ttl)
         self.lessor = Lessor()
         self.hub = WatchHub(self.header)
-        self._wal: WriteAheadLog | None = None
         self._lock_fd = -1
-        self._last_index = 0
-        self._proposals: list[_Proposal] = []
-        self._wakeup = asyncio.Event()
-        self.failed = asyncio.Event()  # set when the member can no longer serve (see _run_log)
+        self.failed = asyncio.Event()  # set when the member can no longer serve (the driver failed)
         self._stopping = False
-        self._log_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._next_snapshot_at = 0
-        self._snapshot_task: asyncio.Task[None] | None = None
         self._random = rng or random.Random()
         self._nospace = False
+        self.raft = RaftDriver(config, self, rng)
+        self._leader_channels: dict[str, grpc.aio.Channel] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._recover)
-        self.lessor.promote(self.store.leases, self._clock())
-        self._next_snapshot_at = self._last_index + self.config.snapshot_count
-        self._log_task = asyncio.create_task(self._run_log())
-        loops = [self._run_lease_clock(), self._run_progress_notify()]
+        """Lock the data dir, recover the Raft log and apply what it committed, start the loops."""
+        config = self.config
+        (config.data_dir / "member").mkdir(parents=True, exist_ok=True)
+        self._lock_data_dir(config.data_dir / "member" / "lock")
+        if not self.raft.raft_dir.exists() and (config.wal_dir.exists() or config.snap_dir.exists()):
+            await asyncio.to_thread(self._migrate_to_raft)
+        await self.raft.start()
+        loops = [self._run_lease_clock(), self._run_progress_notify(), self._watch_raft_failure()]
         if self.config.compaction is not None:
             loops.append(self._run_auto_compaction())
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
-    def _recover(self) -> None:
+    def _migrate_to_raft(self) -> None:
+        """A data dir written by the single-member log before Raft: replay it, and make its state
+        the first snapshot of a new Raft log (built aside, then renamed into place)."""
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        (config.data_dir / "member").mkdir(exist_ok=True)
-        self._lock_data_dir(config.data_dir / "member" / "lock")
         loaded = snapshot.load_latest(config.snap_dir)
+        store = MvccStore(config.min_lease_ttl)
         if loaded is not None:
-            path, snap = loaded
-            self.store = MvccStore.restore(snap, config.min_lease_ttl)
-            log.info("loaded snapshot %s (entry %d, revision %d)", path, snap.applied_index, snap.revision)
-        self._wal, entries = WriteAheadLog.open(config.wal_dir, self.store.applied_index)
+            store = MvccStore.restore(loaded[1], config.min_lease_ttl)
+        wal, entries = WriteAheadLog.open(config.wal_dir, store.applied_index)
+        wal.close()
         for entry in entries:
-            try:
-                request = requests.decode(entry.data)
-            except requests.EntryDecodeError as exc:
-                raise requests.EntryDecodeError(f"write-ahead log entry {entry.index}: {exc}") from None
-            self.store.apply(entry.index, request)
-        self._last_index = self.store.applied_index
+            store.apply(entry.index, requests.decode(entry.data))
+        staging = self.raft.raft_dir.with_name("raft.migrating")
+        if staging.exists():
+            shutil.rmtree(staging)
+        if store.applied_index > 0:
+            self.raft.seed(staging, store.snapshot())
+            staging.rename(self.raft.raft_dir)
+        for old in (config.wal_dir, config.snap_dir):
+            if old.exists():
+                old.rename(old.with_name(old.name + ".pre-raft"))
+        fsync_dir(config.data_dir / "member")
         log.info(
-            "recovered %d write-ahead log entries: applied entry %d, revision %d, %d keys",
-            len(entries),
-            self._last_index,
-            self.store.revision,
-            len(self.store.live_keys()),
+            "moved the single-member log (entry %d, revision %d) into a Raft log; old files: *.pre-raft",
+            store.applied_index,
+            store.revision,
         )
+
+    async def _watch_raft_failure(self) -> None:
+        await self.raft.failed.wait()
+        self.failed.set()
+
+    def serving(self, client_urls: tuple[str, ...]) -> None:
+        """The client port is bound: advertise it (a Raft member publishes it to the cluster)."""
+        self.client_urls = client_urls
+        self.raft.start_publishing(client_urls)
 
     def _lock_data_dir(self, path: Path) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -146,23 +147,17 @@ class EtcdServer:
         self._lock_fd = fd
 
     async def stop(self) -> None:
-        """Finish the batch in flight, refuse queued proposals, stop every task, close the log."""
+        """Stop every task, the Raft driver (refusing what is still waiting) and close the log."""
         self._stopping = True
-        self._wakeup.set()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._log_task is not None:
-            await self._log_task  # it drains the queue and returns once _stopping is seen
-            self._log_task = None
-        if self._snapshot_task is not None:
-            await self._snapshot_task
-            self._snapshot_task = None
-        if self._wal is not None:
-            self._wal.close()
+        await self.raft.stop()
+        for channel in self._leader_channels.values():
+            await channel.close()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -175,53 +170,11 @@ class EtcdServer:
         data = requests.encode(request)
         if len(data) - 1 > self.config.max_request_bytes:
             raise errors.REQUEST_TOO_LARGE()
-        future: asyncio.Future[Applied] = asyncio.get_running_loop().create_future()
-        self._proposals.append(_Proposal(request, data, future))
-        self._wakeup.set()
-        applied = await future
+        applied = await self.raft.propose(request)
         if applied.error is not None:
             raise applied.error
         assert applied.response is not None
         return applied.response
-
-    async def _run_log(self) -> None:
-        """The driver; if it ever fails (a bug), fail every waiting proposal and flag the member."""
-        try:
-            await self._drive_log()
-        except Exception:
-            log.critical("the log driver failed; this member cannot take writes any more", exc_info=True)
-            self.failed.set()
-            for proposal in self._proposals:
-                if not proposal.future.done():
-                    proposal.future.set_exception(errors.STOPPED())
-            self._proposals = []
-
-    async def _drive_log(self) -> None:
-        assert self._wal is not None
-        wal = self._wal
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._proposals:
-                batch, self._proposals = self._proposals, []
-                first = self._last_index + 1
-                entries = [LogEntry(first + i, RAFT_TERM, p.data) for i, p in enumerate(batch)]
-                try:
-                    await asyncio.to_thread(wal.append, entries)
-                except OSError as exc:
-                    log.error("write-ahead log append of %d entries failed: %s", len(entries), exc)
-                    for proposal in batch:
-                        if not proposal.future.done():
-                            proposal.future.set_exception(errors.storage_failed(str(exc)))
-                    continue
-                self._last_index = entries[-1].index
-                for entry, proposal in zip(entries, batch, strict=True):
-                    applied = self._apply(entry.index, proposal.request)
-                    if not proposal.future.done():
-                        proposal.future.set_result(applied)
-                self._maybe_snapshot()
-            if self._stopping:
-                return
 
     def _apply(self, index: int, request: requests.WriteRequest) -> Applied:
         applied = self.store.apply(index, request)
@@ -235,38 +188,44 @@ class EtcdServer:
                 self.lessor.revoke(request.ID)
         return applied
 
-    def _maybe_snapshot(self) -> None:
-        if self._last_index < self._next_snapshot_at:
-            return
-        if self._snapshot_task is not None and not self._snapshot_task.done():
-            return
-        assert self._wal is not None
-        self._next_snapshot_at = self._last_index + self.config.snapshot_count
-        self._wal.rotate(self._last_index + 1)
-        self._snapshot_task = asyncio.create_task(self._write_snapshot(self.store.snapshot()))
+    # ------------------------------------------------------------------ the Raft state machine
 
-    async def _write_snapshot(self, snap: snapshot.StoreSnapshot) -> None:
-        started = time.monotonic()
-        try:
-            path = await asyncio.to_thread(snapshot.save, self.config.snap_dir, snap)
-        except Exception:
-            log.exception("writing the snapshot at entry %d failed; keeping the log", snap.applied_index)
-            return
-        assert self._wal is not None
-        self._wal.drop_before(snap.applied_index + 1)
-        log.info(
-            "saved snapshot %s (entry %d, revision %d) in %.2fs",
-            path,
-            snap.applied_index,
-            snap.revision,
-            time.monotonic() - started,
-        )
+    def apply_request(self, index: int, request: requests.WriteRequest) -> Applied:
+        return self._apply(index, request)
+
+    def apply_nothing(self, index: int) -> None:
+        self.store.apply(index, None)
+
+    def capture(self) -> StoreSnapshot:
+        return self.store.snapshot()
+
+    def restore(self, snap: StoreSnapshot) -> None:
+        """Replace the store by a snapshot in place (watch streams keep their reference), and
+        tell watchers what changed since the old revision, as far as the snapshot still has it."""
+        old_revision = self.store.revision
+        restored = MvccStore.restore(snap, self.config.min_lease_ttl)
+        self.store.__dict__.update(restored.__dict__)
+        if self.store.revision > old_revision and old_revision >= self.store.compact_revision:
+            changes = self.store.changes_since(old_revision + 1)
+            if changes:
+                self.hub.publish(changes, self.store.compact_revision)
+        self.lessor.promote(self.store.leases, self._clock())
+
+    def leadership_changed(self, is_leader: bool) -> None:
+        """A new leader starts every lease clock afresh (etcd's lessor Promote)."""
+        if is_leader:
+            self.lessor.promote(self.store.leases, self._clock())
+
+    def _is_follower(self) -> bool:
+        return not self.raft.is_leader
 
     # ------------------------------------------------------------------ background loops
 
     async def _run_lease_clock(self) -> None:
         while True:
             await asyncio.sleep(self._tick_seconds)
+            if self._is_follower():
+                continue  # only the leader expires leases
             expired = self.lessor.expired(self._clock())
             if not expired:
                 continue
@@ -285,6 +244,8 @@ class EtcdServer:
         while True:
             await asyncio.sleep(min(compactor.interval, 60.0))
             target = compactor.tick(self._clock(), self.store.revision)
+            if self._is_follower():
+                continue
             if target is None or target <= self.store.compact_revision:
                 continue
             try:
@@ -300,12 +261,21 @@ class EtcdServer:
 
     # ------------------------------------------------------------------ the API, for the gRPC layer
 
+    @property
+    def cluster_id(self) -> int:
+        """A member that joined an existing cluster learns the id from its first peer."""
+        return self.raft.cluster_id or self.config.cluster_id
+
+    @property
+    def raft_term(self) -> int:
+        return self.raft.term
+
     def header(self, revision: int | None = None) -> rpc_pb2.ResponseHeader:
         return rpc_pb2.ResponseHeader(
             cluster_id=self.cluster_id,
             member_id=self.member_id,
             revision=self.store.revision if revision is None else revision,
-            raft_term=RAFT_TERM,
+            raft_term=self.raft_term,
         )
 
     def _stamp(self, response: M) -> M:
@@ -313,7 +283,7 @@ class EtcdServer:
         header = response.header  # type: ignore[attr-defined]
         header.cluster_id = self.cluster_id
         header.member_id = self.member_id
-        header.raft_term = RAFT_TERM
+        header.raft_term = self.raft_term
         return response
 
     async def _write(self, request: requests.WriteRequest, response_type: type[M]) -> M:
@@ -321,7 +291,13 @@ class EtcdServer:
         assert isinstance(response, response_type)
         return self._stamp(response)
 
+    async def _linearizable(self) -> None:
+        """Raft's read index: wait until everything committed before this read is applied here."""
+        await self.raft.read_barrier()
+
     async def range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
+        if not request.serializable:
+            await self._linearizable()
         return self._stamp(self.store.range(request))
 
     async def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
@@ -336,6 +312,7 @@ class EtcdServer:
     async def txn(self, request: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
         requests.check_txn(request)
         if requests.is_read_only_txn(request):
+            await self._linearizable()
             return self._stamp(self.store.read_txn(request))
         self._check_quota(request.ByteSize())
         return await self._write(request, rpc_pb2.TxnResponse)
@@ -383,11 +360,49 @@ class EtcdServer:
             raise errors.LEASE_NOT_FOUND()
         return await self._write(request, rpc_pb2.LeaseRevokeResponse)
 
-    def lease_keep_alive(self, lease_id: int) -> rpc_pb2.LeaseKeepAliveResponse:
+    async def lease_keep_alive(self, lease_id: int) -> rpc_pb2.LeaseKeepAliveResponse:
+        if self._is_follower():
+            return await self._forward_keep_alive(lease_id)
         ttl = self.lessor.renew(lease_id, self._clock()) if lease_id in self.store.leases else 0
         return rpc_pb2.LeaseKeepAliveResponse(header=self.header(), ID=lease_id, TTL=ttl)
 
-    def lease_time_to_live(self, request: rpc_pb2.LeaseTimeToLiveRequest) -> rpc_pb2.LeaseTimeToLiveResponse:
+    def _leader_stub(self) -> rpc_pb2_grpc.LeaseStub:
+        """A client connection to the leader's first client URL (etcd forwards lease calls too)."""
+        leader = self.raft.members.get(self.raft.lead)
+        if leader is None or not leader.clientURLs:
+            raise errors.NO_LEADER()
+        target = leader.clientURLs[0].removeprefix("http://").rstrip("/")
+        channel = self._leader_channels.get(target)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(target)
+            self._leader_channels[target] = channel
+        return rpc_pb2_grpc.LeaseStub(channel)
+
+    async def _forward_keep_alive(self, lease_id: int) -> rpc_pb2.LeaseKeepAliveResponse:
+        await self.raft.wait_for_leader()
+        call = self._leader_stub().LeaseKeepAlive(timeout=self.raft.request_timeout)
+        try:
+            await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
+            response = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            log.info("forwarding a keep-alive to the leader failed: %s", exc.details())
+            raise errors.NO_LEADER() from None
+        finally:
+            call.cancel()
+        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+            raise errors.NO_LEADER()
+        return response
+
+    async def lease_time_to_live(
+        self, request: rpc_pb2.LeaseTimeToLiveRequest
+    ) -> rpc_pb2.LeaseTimeToLiveResponse:
+        if self._is_follower():
+            await self.raft.wait_for_leader()
+            try:
+                return await self._leader_stub().LeaseTimeToLive(request, timeout=self.raft.request_timeout)
+            except grpc.aio.AioRpcError as exc:
+                log.info("forwarding a lease TimeToLive to the leader failed: %s", exc.details())
+                raise errors.NO_LEADER() from None
         response = rpc_pb2.LeaseTimeToLiveResponse(header=self.header(), ID=request.ID)
         granted = self.store.leases.get(request.ID)
         remaining = self.lessor.remaining(request.ID, self._clock())
@@ -415,9 +430,9 @@ class EtcdServer:
             version=VERSION,
             dbSize=self.store.db_size,
             dbSizeInUse=self.store.db_size,
-            leader=self.member_id,
-            raftIndex=self._last_index,
-            raftTerm=RAFT_TERM,
+            leader=self.raft.lead,
+            raftIndex=self.raft.last_index(),
+            raftTerm=self.raft_term,
             raftAppliedIndex=self.store.applied_index,
             errors=errors_list,
         )
@@ -428,13 +443,31 @@ class EtcdServer:
             header=self.header(), hash=crc, compact_revision=self.store.compact_revision
         )
 
-    def member(self) -> rpc_pb2.Member:
-        return rpc_pb2.Member(
-            ID=self.member_id,
-            name=self.config.name,
-            peerURLs=list(self.config.initial_advertise_peer_urls),
-            clientURLs=list(self.client_urls),
-        )
+    def member_list(self) -> list[rpc_pb2.Member]:
+        members = []
+        for member in self.raft.member_list():
+            copy = rpc_pb2.Member()
+            copy.CopyFrom(member)
+            if self.member_id == member.ID and not copy.clientURLs:
+                copy.clientURLs.extend(self.client_urls)
+            members.append(copy)
+        return members
+
+    async def member_add(self, request: rpc_pb2.MemberAddRequest) -> rpc_pb2.MemberAddResponse:
+        if not request.peerURLs:
+            raise EtcdError(errors.Code.INVALID_ARGUMENT, "etcdserver: member peer URLs are not provided")
+        member = await self.raft.add_member(list(request.peerURLs), request.isLearner)
+        return rpc_pb2.MemberAddResponse(header=self.header(), member=member, members=self.member_list())
+
+    async def move_leader(self, request: rpc_pb2.MoveLeaderRequest) -> rpc_pb2.MoveLeaderResponse:
+        if request.targetID not in self.raft.members:
+            raise errors.MEMBER_NOT_FOUND()
+        await self.raft.transfer_leadership(request.targetID)
+        return rpc_pb2.MoveLeaderResponse(header=self.header())
+
+    async def member_remove(self, request: rpc_pb2.MemberRemoveRequest) -> rpc_pb2.MemberRemoveResponse:
+        await self.raft.remove_member(request.ID)
+        return rpc_pb2.MemberRemoveResponse(header=self.header(), members=self.member_list())
 
 
 def _is_lease_not_found(exc: BaseException) -> bool:

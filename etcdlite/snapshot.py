@@ -1,5 +1,8 @@
 """Snapshots of the MVCC store: a checksummed byte encoding, and atomic files in the snapshot directory.
 
+The encoding is the store part of every Raft snapshot (etcdlite.raftdriver); the files are those
+of the single-member log before Raft, read once when such a data dir is moved into a Raft log.
+
 A snapshot file `%016x.snap` (named by the last applied entry it contains) is written to a
 temporary file, fsynced, renamed into place and the directory fsynced, so a crash leaves
 either the old snapshot or the new one, never half of one. Only the newest is kept. The same

@@ -1,4 +1,8 @@
-"""The write-ahead log: durable, checksummed, append-only log entries in segment files on disk.
+"""The single-member write-ahead log of etcdlite before Raft, and the record framing both logs use.
+
+Members now keep their log in the Raft log (etcdlite.raft.durable), which reuses `frame`,
+`parse_frame`, `fsync_dir` and `WalCorruptError` from here; `WriteAheadLog` remains so that a data
+dir written before Raft can be read once and moved into a Raft log (EtcdServer._migrate_to_raft).
 
 An entry is acknowledged only after `append` returned, i.e. after its bytes were written and
 fdatasync'ed. Files live in one directory, each segment named by the index of its first
@@ -56,17 +60,17 @@ class WalBrokenError(OSError):
     """An earlier failed write could not be rolled back; no further writes are safe."""
 
 
-def encode_record(entry: LogEntry) -> bytes:
-    payload = _ENTRY.pack(RecordType.ENTRY, entry.index, entry.term) + entry.data
+def frame(payload: bytes) -> bytes:
+    """A record as stored: length and CRC32 of the payload, then the payload."""
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _parse_record(data: bytes, offset: int) -> tuple[LogEntry, int] | str:
-    """The entry at `offset` and the offset after it, or why there is no valid record there."""
+def parse_frame(data: bytes, offset: int, min_length: int = 1) -> tuple[bytes, int] | str:
+    """The payload of the record at `offset` and the offset after it, or why there is no valid one."""
     if offset + _FRAME.size > len(data):
         return "short record header"
     length, crc = _FRAME.unpack_from(data, offset)
-    if length < _ENTRY.size or length > MAX_RECORD_BYTES:
+    if length < min_length or length > MAX_RECORD_BYTES:
         return f"impossible record length {length}"
     end = offset + _FRAME.size + length
     if end > len(data):
@@ -74,6 +78,19 @@ def _parse_record(data: bytes, offset: int) -> tuple[LogEntry, int] | str:
     payload = data[offset + _FRAME.size : end]
     if zlib.crc32(payload) != crc:
         return "checksum mismatch"
+    return payload, end
+
+
+def encode_record(entry: LogEntry) -> bytes:
+    return frame(_ENTRY.pack(RecordType.ENTRY, entry.index, entry.term) + entry.data)
+
+
+def _parse_record(data: bytes, offset: int) -> tuple[LogEntry, int] | str:
+    """The entry at `offset` and the offset after it, or why there is no valid record there."""
+    parsed = parse_frame(data, offset, _ENTRY.size)
+    if isinstance(parsed, str):
+        return parsed
+    payload, end = parsed
     record_type, index, term = _ENTRY.unpack_from(payload)
     if record_type != RecordType.ENTRY:
         return f"unknown record type {record_type}"

@@ -10,6 +10,10 @@ import time
 
 import grpc
 
+from etcdlite import request as requests
+from etcdlite import snapshot as store_snapshot
+from etcdlite.mvcc import MvccStore
+from etcdlite.wal import LogEntry, WriteAheadLog
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.integration.etcd_helpers import EtcdProcess, etcdctl, running_etcdctl, start_etcdlite
 
@@ -72,8 +76,8 @@ def test_snapshots_replace_old_wal_and_restart_from_them(tmp_path):
         history = etcdctl(proc.endpoint, "get", "/snap/1", "--rev=25").stdout
     finally:
         proc.kill()
-    snaps = list((data_dir / "member" / "snap").glob("*.snap"))
-    segments = sorted(p.name for p in (data_dir / "member" / "wal").glob("*.wal"))
+    snaps = list((data_dir / "member" / "raft" / "snap").glob("*.snap"))
+    segments = sorted(p.name for p in (data_dir / "member" / "raft" / "wal").glob("*.wal"))
     assert len(snaps) == 1, snaps
     assert segments[0] != "0000000000000001.wal", f"covered segments are dropped: {segments}"
 
@@ -85,7 +89,7 @@ def test_snapshots_replace_old_wal_and_restart_from_them(tmp_path):
         assert "required revision has been compacted" in too_old.stderr
         ttl = etcdctl(proc.endpoint, "lease", "timetolive", lease, "--keys").stdout
         assert "attached keys([/snap/leased])" in ttl
-        assert "loaded snapshot" in proc.log()
+        assert "recovered the Raft log" in proc.log() and "snapshot at 0," not in proc.log()
     finally:
         assert proc.stop() == 0
 
@@ -98,7 +102,7 @@ def test_torn_tail_is_cut_and_mid_log_corruption_refuses_to_start(tmp_path):
             etcdctl(proc.endpoint, "put", f"/torn/{i}", "v" * 50)
     finally:
         proc.kill()
-    (segment,) = (data_dir / "member" / "wal").glob("*.wal")
+    (segment,) = (data_dir / "member" / "raft" / "wal").glob("*.wal")
     data = segment.read_bytes()
     segment.write_bytes(data + data[:30])  # a half-written record after the crash
 
@@ -223,5 +227,35 @@ def test_quota_refuses_writes_with_etcds_error_but_allows_deletes(tmp_path):
         etcdctl(proc.endpoint, "alarm", "disarm")
         assert etcdctl(proc.endpoint, "alarm", "list").stdout == ""
         etcdctl(proc.endpoint, "put", "tiny", "x")
+    finally:
+        assert proc.stop() == 0
+
+
+def test_a_data_dir_of_the_single_member_log_moves_into_raft(tmp_path):
+    """Data written by the pre-Raft single-member log (a snapshot plus WAL entries after it) is kept."""
+    data_dir = tmp_path / "old"
+    member = data_dir / "member"
+    store = MvccStore()
+    for index in range(1, 6):
+        store.apply(index, rpc_pb2.PutRequest(key=b"/old/%d" % index, value=b"v%d" % index))
+    store_snapshot.save(member / "snap", store.snapshot())
+    wal, _ = WriteAheadLog.open(member / "wal", store.applied_index)
+    later = rpc_pb2.PutRequest(key=b"/old/after-snapshot", value=b"w")
+    wal.append([LogEntry(6, 1, requests.encode(later))])
+    wal.close()
+
+    proc = start_etcdlite(tmp_path, data_dir=data_dir)
+    try:
+        keys = all_keys(proc)
+        assert keys[b"/old/3"] == b"v3" and keys[b"/old/after-snapshot"] == b"w", keys
+        etcdctl(proc.endpoint, "put", "/new", "x")
+        assert "moved the single-member log" in proc.log()
+    finally:
+        assert proc.stop() == 0
+    assert (member / "wal.pre-raft").is_dir() and not (member / "wal").exists()
+    proc = start_etcdlite(tmp_path, data_dir=data_dir)
+    try:
+        keys = all_keys(proc)
+        assert keys[b"/old/after-snapshot"] == b"w" and keys[b"/new"] == b"x", keys
     finally:
         assert proc.stop() == 0

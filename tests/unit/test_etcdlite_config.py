@@ -32,6 +32,33 @@ def test_defaults_are_etcds():
     assert parse_flags(["--heartbeat-interval=500", "--election-timeout=5000"], {}).min_lease_ttl == 8
     assert config.member_id != 0 and config.cluster_id != 0
     assert config.member_id == parse_flags([], {}).member_id, "ids are stable"
+    assert config.snapshot_catchup_entries == 5000
+
+
+def test_members_of_one_initial_cluster_agree_on_ids():
+    cluster = "a=http://a:2380,b=http://b:2380,c=http://c:2380"
+    configs = [
+        parse_flags(
+            [f"--name={n}", f"--initial-advertise-peer-urls=http://{n}:2380", f"--initial-cluster={cluster}"],
+            {},
+        )
+        for n in "abc"
+    ]
+    assert len({c.cluster_id for c in configs}) == 1
+    assert [c.member_id for c in configs] == [
+        next(i for i, (name, _) in configs[0].initial_members.items() if name == n) for n in "abc"
+    ]
+    assert len({c.member_id for c in configs}) == 3
+    other_token = parse_flags(
+        [
+            "--name=a",
+            "--initial-advertise-peer-urls=http://a:2380",
+            f"--initial-cluster={cluster}",
+            "--initial-cluster-token=other",
+        ],
+        {},
+    )
+    assert other_token.cluster_id != configs[0].cluster_id and other_token.member_id != configs[0].member_id
 
 
 def test_container_style_flags_and_listen_separate_from_advertise():
@@ -84,11 +111,11 @@ def test_environment_variables_and_name_driven_defaults():
         (["--snapshot-count=many"], "integer"),
         (
             [
-                "--initial-cluster=a=http://a:2380,b=http://b:2380",
+                "--initial-cluster=a=http://a:2380,b=http://a:2380",
                 "--name=a",
                 "--initial-advertise-peer-urls=http://a:2380",
             ],
-            "single member",
+            "same peer URLs",
         ),
         (["--initial-cluster=other=http://localhost:2380"], "no member named 'default'"),
         (

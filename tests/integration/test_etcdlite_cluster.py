@@ -1,0 +1,385 @@
+"""A 3-member etcdlite cluster of real `python -m etcdlite` processes on loopback, with real etcdctl.
+
+Each member has its own client and peer port and the same --initial-cluster. The tests kill
+(SIGKILL), pause (SIGSTOP/SIGCONT) and restart members and check that no acknowledged write is
+lost, that reads through any member are linearizable, and that membership changes work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from tests.integration.etcd_helpers import START_TIMEOUT, STOP_TIMEOUT, _free_port, etcdctl, wait_until
+from tests.lincheck.checker import check
+from tests.lincheck.history import record
+
+# Faster than etcd's defaults so failover fits the test budget; the ratio is etcd's (1:10).
+TIMING = ["--heartbeat-interval=50", "--election-timeout=500"]
+
+
+@dataclass
+class Member:
+    name: str
+    client_port: int
+    peer_port: int
+    data_dir: Path
+    log_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, initial_cluster: str, *extra: str, state: str = "new") -> None:
+        self.starts += 1
+        args = [
+            sys.executable,
+            "-m",
+            "etcdlite",
+            f"--name={self.name}",
+            f"--data-dir={self.data_dir}",
+            f"--listen-client-urls=http://{self.address}",
+            f"--advertise-client-urls=http://{self.address}",
+            f"--listen-peer-urls={self.peer_url}",
+            f"--initial-advertise-peer-urls={self.peer_url}",
+            f"--initial-cluster={initial_cluster}",
+            f"--initial-cluster-state={state}",
+            *TIMING,
+            *extra,
+        ]
+        with open(self.log_path, "wb") as log_file:
+            self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT)
+
+    def stop(self) -> int:
+        """SIGTERM and wait; fail if it does not exit in time."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                return self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"{self.name} did not exit within {STOP_TIMEOUT}s of SIGTERM") from None
+        return self.process.returncode
+
+
+class Cluster:
+    def __init__(self, tmp_path: Path, names: list[str]) -> None:
+        self.tmp_path = tmp_path
+        self.members = [
+            Member(name, _free_port(), _free_port(), tmp_path / f"{name}.etcd", tmp_path) for name in names
+        ]
+        self.extra: list[str] = []
+
+    def initial_cluster(self, members: list[Member] | None = None) -> str:
+        return ",".join(f"{m.name}={m.peer_url}" for m in members or self.members)
+
+    def start(self, *extra: str) -> None:
+        self.extra = list(extra)
+        for member in self.members:
+            member.start(self.initial_cluster(), *extra)
+        for member in self.members:
+            self.await_serving(member)
+
+    def restart(self, member: Member) -> None:
+        member.start(self.initial_cluster(), *self.extra)
+        self.await_serving(member)
+
+    def await_serving(self, member: Member, timeout: float = START_TIMEOUT) -> None:
+        def serving() -> bool:
+            if not member.running():
+                raise AssertionError(f"{member.name} exited while starting:\n{member.log()}")
+            return status(member) is not None
+
+        wait_until(serving, timeout, f"{member.name} to answer Status", seen=lambda: member.log()[-2000:])
+
+    @property
+    def endpoints(self) -> str:
+        return ",".join(m.address for m in self.members)
+
+    def leader(self, among: list[Member] | None = None, timeout: float = 10.0) -> Member:
+        """The member that all running members of `among` agree leads, once they agree."""
+        among = [m for m in (among or self.members) if m.running()]
+        by_id = {}
+
+        def agreed() -> Member | None:
+            statuses = [status(m) for m in among]
+            if any(s is None for s in statuses):
+                return None
+            for m, s in zip(among, statuses, strict=True):
+                by_id[s.header.member_id] = m
+            leaders = {s.leader for s in statuses}
+            if len(leaders) != 1 or 0 in leaders:
+                return None
+            return by_id.get(leaders.pop())
+
+        return wait_until(
+            agreed, timeout, "the running members to agree on a leader", seen=lambda: self.logs()
+        )
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {m.name}:\n{m.log()[-1500:]}" for m in self.members)
+
+    def close(self) -> None:
+        failures = []
+        for member in self.members:
+            try:
+                if member.process is not None:
+                    member.stop()
+            except AssertionError as exc:
+                failures.append(str(exc))
+            finally:
+                member.kill()
+        assert not failures, failures
+
+
+def status(member: Member, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None:
+    try:
+        with grpc.insecure_channel(member.address) as channel:
+            return rpc_pb2_grpc.MaintenanceStub(channel).Status(rpc_pb2.StatusRequest(), timeout=timeout)
+    except grpc.RpcError:
+        return None
+
+
+def put(member: Member, key: str, value: str, timeout: float = 5.0) -> rpc_pb2.PutResponse:
+    with grpc.insecure_channel(member.address) as channel:
+        return rpc_pb2_grpc.KVStub(channel).Put(
+            rpc_pb2.PutRequest(key=key.encode(), value=value.encode()), timeout=timeout
+        )
+
+
+def get(member: Member, key: str, serializable: bool = False, timeout: float = 5.0) -> bytes | None:
+    with grpc.insecure_channel(member.address) as channel:
+        response = rpc_pb2_grpc.KVStub(channel).Range(
+            rpc_pb2.RangeRequest(key=key.encode(), serializable=serializable), timeout=timeout
+        )
+    return response.kvs[0].value if response.kvs else None
+
+
+def put_eventually(cluster: Cluster, key: str, value: str, timeout: float = 10.0) -> None:
+    """Write through whichever running member takes it (a client retrying during an election)."""
+
+    def attempt() -> bool:
+        for member in cluster.members:
+            if member.running():
+                try:
+                    put(member, key, value, timeout=2.0)
+                    return True
+                except grpc.RpcError:
+                    continue
+        return False
+
+    wait_until(attempt, timeout, f"a member to accept put {key}", seen=cluster.logs)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, ["m1", "m2", "m3"])
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_writes_through_any_member_are_read_linearizably_from_the_others(cluster):
+    cluster.start()
+    m1, m2, m3 = cluster.members
+    for i, writer in enumerate(cluster.members):
+        put(writer, f"/k{i}", f"from-{writer.name}")
+        for reader in cluster.members:
+            assert get(reader, f"/k{i}") == f"from-{writer.name}".encode(), (writer.name, reader.name)
+    # the write was answered by the member it was sent to, after it applied it
+    response = put(m2, "/k", "v")
+    assert response.header.member_id == status(m2).header.member_id
+    assert response.header.raft_term >= 1
+
+    listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+    names = {m["name"]: (m["peerURLs"], m["clientURLs"]) for m in listing["members"]}
+    assert names == {m.name: ([m.peer_url], [f"http://{m.address}"]) for m in cluster.members}, listing
+
+    statuses = json.loads(etcdctl(m3.address, "endpoint", "status", "--cluster", "-w", "json").stdout)
+    assert len(statuses) == 3, statuses
+    leaders = {s["Status"]["leader"] for s in statuses}
+    assert len(leaders) == 1 and leaders != {0}, statuses
+    assert {s["Status"]["raftTerm"] for s in statuses} == {statuses[0]["Status"]["raftTerm"]}
+    health = etcdctl(m2.address, "endpoint", "health", "--cluster")
+    assert health.stderr.count("is healthy") + health.stdout.count("is healthy") == 3, health
+
+
+def test_leader_killed_new_leader_continues_and_restarted_member_catches_up_by_snapshot(cluster):
+    cluster.start("--snapshot-count=20", "--experimental-snapshot-catchup-entries=5")
+    old = cluster.leader()
+    put(old, "/before", "1")
+    old.kill()
+    survivors = [m for m in cluster.members if m is not old]
+    new = cluster.leader(survivors, timeout=5.0)
+    assert new is not old
+    for i in range(60):  # past several snapshots and compactions on the survivors
+        put_eventually(cluster, f"/after/{i:02d}", str(i))
+    assert get(new, "/before") == b"1"
+    cluster.restart(old)
+    wait_until(
+        lambda: get(old, "/after/59", serializable=True) == b"59",
+        10.0,
+        "the restarted member to catch up",
+        seen=lambda: old.log()[-2000:],
+    )
+    assert "installed the leader's snapshot" in old.log(), old.log()
+    assert get(old, "/before") == b"1"
+    assert get(old, "/after/00") == b"0"
+    # and it keeps up with new writes, read linearizably through it
+    put(new, "/later", "x")
+    assert get(old, "/later") == b"x"
+
+
+def test_paused_follower_loses_no_acknowledged_write(cluster):
+    cluster.start()
+    leader = cluster.leader()
+    paused, other = [m for m in cluster.members if m is not leader]
+    paused.signal(signal.SIGSTOP)
+    acknowledged = []
+    for i in range(20):
+        put(leader, f"/p/{i}", str(i))
+        acknowledged.append(i)
+    paused.signal(signal.SIGCONT)
+    other.kill()  # the two left must both have every acknowledged write
+    for i in acknowledged:
+        assert get(paused, f"/p/{i}", timeout=10.0) == str(i).encode(), i
+    cluster.restart(other)
+    for i in acknowledged:
+        assert get(other, f"/p/{i}") == str(i).encode(), i
+
+
+def test_every_acknowledged_write_survives_sigkill_of_the_whole_cluster(cluster):
+    cluster.start("--snapshot-count=25")
+    acknowledged = {}
+    for i in range(60):
+        writer = cluster.members[i % 3]
+        put(writer, f"/crash/{i:02d}", f"v{i}")
+        acknowledged[f"/crash/{i:02d}"] = f"v{i}".encode()
+    for member in cluster.members:
+        member.kill()
+    for member in cluster.members:
+        member.start(cluster.initial_cluster(), *cluster.extra)
+    for member in cluster.members:
+        cluster.await_serving(member)
+    for member in cluster.members:
+        for key, value in acknowledged.items():
+            assert get(member, key) == value, (member.name, key)
+
+
+def test_member_add_then_join_then_remove(cluster, tmp_path):
+    cluster.start()
+    m1 = cluster.members[0]
+    put(m1, "/existing", "yes")
+    new = Member("m4", _free_port(), _free_port(), tmp_path / "m4.etcd", tmp_path)
+    added = etcdctl(m1.address, "member", "add", "m4", f"--peer-urls={new.peer_url}")
+    assert 'ETCD_INITIAL_CLUSTER_STATE="existing"' in added.stdout, added.stdout
+    new.start(cluster.initial_cluster([*cluster.members, new]), state="existing")
+    try:
+        cluster.await_serving(new)
+        wait_until(
+            lambda: get(new, "/existing", serializable=True) == b"yes",
+            10.0,
+            "the new member to replicate the log",
+            seen=lambda: new.log()[-2000:],
+        )
+        assert get(new, "/existing") == b"yes"
+        listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+        m4 = [m for m in listing["members"] if m["peerURLs"] == [new.peer_url]]
+        assert len(m4) == 1 and len(listing["members"]) == 4, listing
+        wait_until(
+            lambda: json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)["members"],
+            5.0,
+            "the member list",
+        )
+        member_id = f"{m4[0]['ID']:x}"
+        etcdctl(m1.address, "member", "remove", member_id)
+        listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+        assert len(listing["members"]) == 3, listing
+        wait_until(
+            lambda: not new.running(), 10.0, "the removed member to stop", seen=lambda: new.log()[-1000:]
+        )
+        put(m1, "/after-remove", "ok")  # the three left still have a quorum
+    finally:
+        new.kill()
+
+
+def test_lease_calls_through_a_follower_and_move_leader(cluster):
+    cluster.start()
+    leader = cluster.leader()
+    follower = next(m for m in cluster.members if m is not leader)
+    granted = etcdctl(follower.address, "lease", "grant", "30").stdout.split()[1]
+    kept = etcdctl(follower.address, "lease", "keep-alive", "--once", granted)
+    assert "TTL(30)" in kept.stdout, kept.stdout
+    ttl = etcdctl(follower.address, "lease", "timetolive", granted)
+    assert "granted with TTL(30s)" in ttl.stdout, ttl.stdout
+
+    target = status(follower).header.member_id
+    moved = etcdctl(cluster.endpoints, "move-leader", f"{target:x}")
+    assert "Leadership transferred" in moved.stdout, moved.stdout
+    assert cluster.leader() is follower
+
+
+def test_history_under_kills_and_restarts_is_linearizable(cluster):
+    cluster.start()
+
+    async def chaos() -> None:
+        for round_ in range(2):
+            await asyncio.sleep(1.5)
+            victim = await asyncio.to_thread(cluster.leader) if round_ == 0 else cluster.members[round_]
+            await asyncio.to_thread(victim.kill)
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(cluster.restart, victim)
+
+    async def run() -> list:
+        endpoints = [m.address for m in cluster.members]
+        recorder = asyncio.create_task(
+            record(endpoints, clients=6, ops_per_client=10_000, keys=3, deadline_s=8.0, seed=7)
+        )
+        await chaos()
+        return await recorder
+
+    history = asyncio.run(run())
+    completed = [op for op in history if op.completed]
+    assert len(completed) > 100, f"only {len(completed)} operations completed:\n{cluster.logs()}"
+    result = check(history)
+    print(f"{len(history)} operations, {len(completed)} completed: {result.outcome.value}")
+    assert result.ok, result.describe()
