@@ -27,7 +27,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         name=args.name,
         nodes=args.nodes,
         api_port=args.api_port,
-        etcd_port=args.etcd_port,
+        etcd_ports=tuple(args.etcd_ports),
+        etcd_peer_ports=tuple(args.etcd_peer_ports),
         first_node_address=args.first_node_address,
     )
     cluster = LocalCluster(spec)
@@ -75,6 +76,13 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     return 0
 
 
+def port_list(text: str) -> list[int]:
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ports, got {text!r}") from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kubelite", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -87,7 +95,18 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--name", default="kubelite-local")
     up.add_argument("--nodes", type=int, default=2)
     up.add_argument("--api-port", type=int, default=6443)
-    up.add_argument("--etcd-port", type=int, default=2379)
+    up.add_argument(
+        "--etcd-ports",
+        type=port_list,
+        default=[2379, 22379, 32379],
+        help="client ports, one etcdlite member each",
+    )
+    up.add_argument(
+        "--etcd-peer-ports",
+        type=port_list,
+        default=[2380, 22380, 32380],
+        help="peer ports, one for each client port",
+    )
     up.add_argument("--first-node-address", default="127.0.0.2", help="node i listens on this address + i")
     up.add_argument("--timeout", type=float, default=120)
     up.add_argument("--skip-images", action="store_true", help="do not check or build images")

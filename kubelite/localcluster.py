@@ -34,7 +34,9 @@ class ClusterSpec:
     nodes: int = 2
     api_address: str = "127.0.0.1"
     api_port: int = 6443
-    etcd_port: int = 2379
+    # one etcdlite member per client port, with the peer port beside it (etcd's own layout)
+    etcd_ports: tuple[int, ...] = (2379, 22379, 32379)
+    etcd_peer_ports: tuple[int, ...] = (2380, 22380, 32380)
     first_node_address: str = "127.0.0.2"
     kubelet_port: int = 10250
     node_port_range: str = "30000-32767"
@@ -45,14 +47,24 @@ class ClusterSpec:
     def __post_init__(self) -> None:
         if not self.state_dir:
             self.state_dir = str(default_state_root() / self.name)
+        self.etcd_ports = tuple(self.etcd_ports)
+        self.etcd_peer_ports = tuple(self.etcd_peer_ports)
+        if len(self.etcd_ports) != len(self.etcd_peer_ports) or not self.etcd_ports:
+            raise ValueError("give one etcd peer port for each etcd client port")
 
     @property
     def server(self) -> str:
         return f"http://{self.api_address}:{self.api_port}"
 
     @property
-    def etcd_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.etcd_port}"
+    def etcd_endpoints(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.etcd_ports]
+
+    @property
+    def etcd_initial_cluster(self) -> str:
+        return ",".join(
+            f"etcd-{i + 1}=http://127.0.0.1:{port}" for i, port in enumerate(self.etcd_peer_ports)
+        )
 
     def node_name(self, i: int) -> str:
         return f"node-{i + 1}"
@@ -67,13 +79,40 @@ def default_state_root() -> Path:
 
 def commands(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
     """(process name, argv) for every process of the cluster, in start order. Pure."""
-    etcd = spec.etcd_endpoint
-    data = str(Path(spec.state_dir) / "etcd")
-    procs = [
-        ("etcd", ["etcdlite", "--name", "etcd-1", "--data-dir", data,
-                  "--listen-client-urls", etcd, "--advertise-client-urls", etcd]),
-        ("apiserver", ["apiserver", "--etcd-servers", etcd, "--bind-address", spec.api_address,
-                       "--secure-port", str(spec.api_port), "--advertise-address", spec.api_address,
+    procs: list[tuple[str, list[str]]] = []
+    for i, endpoint in enumerate(spec.etcd_endpoints):
+        name = f"etcd-{i + 1}"
+        peer = f"http://127.0.0.1:{spec.etcd_peer_ports[i]}"
+        procs.append(
+            (
+                name,
+                [
+                    "etcdlite",
+                    "--name",
+                    name,
+                    "--data-dir",
+                    str(Path(spec.state_dir) / name),
+                    "--listen-client-urls",
+                    endpoint,
+                    "--advertise-client-urls",
+                    endpoint,
+                    "--listen-peer-urls",
+                    peer,
+                    "--initial-advertise-peer-urls",
+                    peer,
+                    "--initial-cluster",
+                    spec.etcd_initial_cluster,
+                    "--initial-cluster-state",
+                    "new",
+                    "--initial-cluster-token",
+                    spec.name,
+                ],
+            )
+        )
+    procs += [
+        ("apiserver", ["apiserver", "--etcd-servers", ",".join(spec.etcd_endpoints),
+                       "--bind-address", spec.api_address, "--secure-port", str(spec.api_port),
+                       "--advertise-address", spec.api_address,
                        "--service-node-port-range", spec.node_port_range]),
         ("scheduler", ["scheduler", "--master", spec.server]),
         ("controller-manager", ["controller", "--master", spec.server]),

@@ -75,8 +75,10 @@ def cluster(request, images, docker_client):
     api_port = free_port()
     if kind == "local":
         env = env_with()
-        up = ["up", "--name", name, "--api-port", str(api_port), "--etcd-port", str(free_port()),
-              "--first-node-address", first, "--skip-images"]  # fmt: skip
+        etcd_ports = ",".join(str(free_port()) for _ in range(3))
+        peer_ports = ",".join(str(free_port()) for _ in range(3))
+        up = ["up", "--name", name, "--api-port", str(api_port), "--etcd-ports", etcd_ports,
+              "--etcd-peer-ports", peer_ports, "--first-node-address", first, "--skip-images"]  # fmt: skip
         down = ["down", "--name", name]
     else:
         env = env_with(KUBELITE_NETWORK=name, KUBELITE_API_PORT=str(api_port),

@@ -231,6 +231,36 @@ def run_real_etcd(tmp_path: Path, *extra_args: str, **kwargs: object) -> Iterato
         _stop_quietly(proc)
 
 
+@contextlib.contextmanager
+def run_etcdlite_cluster(tmp_path: Path, members: int = 3) -> Iterator[str]:
+    """A Raft cluster of etcdlite members on free loopback ports for the block; yields their client
+    endpoints joined by commas, as `--etcd-servers` and `--endpoints` take them."""
+    ports = [(_free_port(), _free_port()) for _ in range(members)]
+    initial = ",".join(f"m{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+    procs: list[EtcdProcess] = []
+    try:
+        for i, (client, peer) in enumerate(ports):
+            data_dir = tmp_path / f"m{i}.etcd"
+            log_path = tmp_path / f"m{i}.log"
+            args = [
+                sys.executable, "-m", "etcdlite", f"--name=m{i}", f"--data-dir={data_dir}",
+                f"--listen-client-urls=http://127.0.0.1:{client}",
+                f"--advertise-client-urls=http://127.0.0.1:{client}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster={initial}", "--initial-cluster-state=new",
+            ]  # fmt: skip
+            with open(log_path, "wb") as log_file:
+                process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path)
+            procs.append(EtcdProcess(process, f"http://127.0.0.1:{client}", data_dir, log_path))
+        for proc in procs:
+            _await_ready(proc, START_TIMEOUT)
+        yield ",".join(proc.endpoint for proc in procs)
+    finally:
+        for proc in procs:
+            _stop_quietly(proc)
+
+
 def _stop_quietly(proc: EtcdProcess) -> None:
     try:
         proc.stop()

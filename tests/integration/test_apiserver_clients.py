@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from apiserver.storage import EtcdStore
-from tests.integration.etcd_helpers import run_etcdlite, run_real_etcd
+from tests.integration.etcd_helpers import run_etcdlite, run_etcdlite_cluster, run_real_etcd
 from tests.support import Kubectl, Process, free_port, http_ok, wait_until
 
 POD_AND_SERVICE = """
@@ -83,10 +83,14 @@ class Cluster:
             return err.code, json.load(err)
 
 
-@pytest.fixture(scope="module", params=["etcdlite", "etcd"])
+STORES = {"etcdlite": run_etcdlite, "etcdlite-3": run_etcdlite_cluster, "etcd": run_real_etcd}
+
+
+@pytest.fixture(scope="module", params=list(STORES))
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The apiserver on one etcdlite member, on a 3-member etcdlite (Raft) and on a real etcd 3.4."""
     workdir = tmp_path_factory.mktemp(f"apiserver-{request.param}")
-    runner = run_etcdlite if request.param == "etcdlite" else run_real_etcd
+    runner = STORES[request.param]
     with runner(workdir) as etcd_url:
         cl = Cluster(etcd_url, workdir)
         try:

@@ -22,18 +22,31 @@ def test_kubeconfig_context_is_merged_made_current_and_removed(tmp_path):
 
 
 def test_local_cluster_runs_each_process_with_the_real_programs_flags(tmp_path):
-    spec = ClusterSpec(name="t", nodes=2, api_port=7000, etcd_port=7001, first_node_address="127.0.5.2",
-                       state_dir=str(tmp_path))  # fmt: skip
+    spec = ClusterSpec(
+        name="t",
+        nodes=2,
+        api_port=7000,
+        etcd_ports=(7001, 7003, 7005),
+        etcd_peer_ports=(7002, 7004, 7006),
+        first_node_address="127.0.5.2",
+        state_dir=str(tmp_path),
+    )
     procs = dict(commands(spec))
     assert list(procs) == [
-        "etcd", "apiserver", "scheduler", "controller-manager",
+        "etcd-1", "etcd-2", "etcd-3", "apiserver", "scheduler", "controller-manager",
         "kubelet-node-1", "proxy-node-1", "kubelet-node-2", "proxy-node-2",
     ]  # fmt: skip
     assert procs["apiserver"][2:] == [
-        "apiserver", "--etcd-servers", "http://127.0.0.1:7001", "--bind-address", "127.0.0.1",
+        "apiserver", "--etcd-servers", "http://127.0.0.1:7001,http://127.0.0.1:7003,http://127.0.0.1:7005",
+        "--bind-address", "127.0.0.1",
         "--secure-port", "7000", "--advertise-address", "127.0.0.1",
         "--service-node-port-range", "30000-32767",
     ]  # fmt: skip
+    etcd2 = procs["etcd-2"]
+    assert etcd2[etcd2.index("--initial-cluster") + 1] == (
+        "etcd-1=http://127.0.0.1:7002,etcd-2=http://127.0.0.1:7004,etcd-3=http://127.0.0.1:7006"
+    )
+    assert etcd2[etcd2.index("--listen-peer-urls") + 1] == "http://127.0.0.1:7004"
     kubelet2 = procs["kubelet-node-2"]
     assert kubelet2[kubelet2.index("--node-ip") + 1] == "127.0.5.3"
     assert kubelet2[kubelet2.index("--docker-network") + 1] == "t"
