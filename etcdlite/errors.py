@@ -69,10 +69,6 @@ MEMBER_NOT_FOUND = Failure(Code.NOT_FOUND, "etcdserver: member not found")
 REQUEST_TOO_LARGE = Failure(Code.INVALID_ARGUMENT, "etcdserver: request is too large")
 NO_LEADER = Failure(Code.UNAVAILABLE, "etcdserver: no leader")
 STOPPED = Failure(Code.UNAVAILABLE, "etcdserver: server stopped")
-MEMBERSHIP_UNSUPPORTED = Failure(
-    Code.UNIMPLEMENTED,
-    "etcdlite: membership changes need Raft, which this single-member build does not have yet",
-)
 
 
 def storage_failed(detail: str) -> EtcdError:

@@ -201,14 +201,11 @@ class EtcdServer:
 
     def restore(self, snap: StoreSnapshot) -> None:
         """Replace the store by a snapshot in place (watch streams keep their reference), and
-        tell watchers what changed since the old revision, as far as the snapshot still has it."""
+        bring watchers up to it: what they missed from its history, or a compacted cancel."""
         old_revision = self.store.revision
         restored = MvccStore.restore(snap, self.config.min_lease_ttl)
         self.store.__dict__.update(restored.__dict__)
-        if self.store.revision > old_revision and old_revision >= self.store.compact_revision:
-            changes = self.store.changes_since(old_revision + 1)
-            if changes:
-                self.hub.publish(changes, self.store.compact_revision)
+        self.hub.state_replaced(old_revision, self.store)
         self.lessor.promote(self.store.leases, self._clock())
 
     def leadership_changed(self, is_leader: bool) -> None:

@@ -7,6 +7,9 @@ event, replays history from `start_revision`, and cancels watches whose start re
 compacted. Responses leave through a `send` callback (the gRPC layer puts them on the stream's
 queue), so everything here is synchronous and free of IO; a create registers the watcher and
 queues its replay in one step, so no change can slip between replay and live events.
+When the member's state is replaced by a newer one (a Raft snapshot from the leader),
+`WatchHub.state_replaced` brings every watcher up to the new state the same way: replay from
+the new state's history, or etcd's compacted cancel when that history no longer reaches back.
 """
 
 from __future__ import annotations
@@ -61,6 +64,23 @@ class Watcher:
         return event
 
 
+def send_replay(
+    watcher: Watcher, changes: list[Change], header: rpc_pb2.ResponseHeader, compact_revision: int
+) -> None:
+    """History for one watcher, in responses of about REPLAY_BATCH_EVENTS events (whole revisions)."""
+    batch: list[kv_pb2.Event] = []
+    last_revision = 0
+    for change in changes:
+        if len(batch) >= REPLAY_BATCH_EVENTS and change.revision != last_revision:
+            watcher.send(rpc_pb2.WatchResponse(header=header, watch_id=watcher.watch_id, events=batch))
+            batch = []
+        if watcher.wants(change):
+            batch.append(watcher.event(change, compact_revision))
+            last_revision = change.revision
+    if batch:
+        watcher.send(rpc_pb2.WatchResponse(header=header, watch_id=watcher.watch_id, events=batch))
+
+
 class WatchHub:
     """Every watcher of this member; `publish` is called once per applied write, in order."""
 
@@ -89,6 +109,33 @@ class WatchHub:
                         header=self._header(revision), watch_id=watcher.watch_id, events=events
                     )
                 )
+
+    def state_replaced(self, previous_revision: int, store: MvccStore) -> None:
+        """The store now holds a newer state than `previous_revision` (a snapshot installed from the
+        leader), with its history from `store.compact_revision` on. Every watcher has been sent all
+        events up to `previous_revision`; it resumes at the later of that + 1 and its start revision.
+        Where the new history still covers that revision the watcher gets the missed events and
+        continues; where it does not, events are lost to compaction, so the watcher is cancelled as
+        etcd cancels one on a compacted revision (`compact_revision` set, `canceled`): the client
+        must re-list. Its id stays taken on its stream until the client cancels it, as in etcd."""
+        if not self._watchers:
+            return
+        compact_revision = store.compact_revision
+        missed = store.changes_since(previous_revision + 1) if store.revision > previous_revision else []
+        header = self._header(store.revision)
+        for watcher in list(self._watchers):
+            if max(watcher.start_revision, previous_revision + 1) < compact_revision:
+                self.remove(watcher)
+                watcher.send(
+                    rpc_pb2.WatchResponse(
+                        header=self._header(0),
+                        watch_id=watcher.watch_id,
+                        canceled=True,
+                        compact_revision=compact_revision,
+                    )
+                )
+            elif missed:
+                send_replay(watcher, missed, header, compact_revision)
 
     def notify_progress(self, revision: int) -> None:
         """The periodic empty response for watchers created with progress_notify."""
@@ -168,20 +215,7 @@ class WatchStream:
         self._watchers[watch_id] = watcher
         self._hub.add(watcher)
         if 0 < start <= revision:
-            self._replay(watcher, store.changes_since(start), header)
-
-    def _replay(self, watcher: Watcher, changes: list[Change], header: rpc_pb2.ResponseHeader) -> None:
-        batch: list[kv_pb2.Event] = []
-        last_revision = 0
-        for change in changes:
-            if len(batch) >= REPLAY_BATCH_EVENTS and change.revision != last_revision:
-                self._send(rpc_pb2.WatchResponse(header=header, watch_id=watcher.watch_id, events=batch))
-                batch = []
-            if watcher.wants(change):
-                batch.append(watcher.event(change, self._store.compact_revision))
-                last_revision = change.revision
-        if batch:
-            self._send(rpc_pb2.WatchResponse(header=header, watch_id=watcher.watch_id, events=batch))
+            send_replay(watcher, store.changes_since(start), header, store.compact_revision)
 
     def _refuse(self, reason: str) -> None:
         self._send(

@@ -8,10 +8,13 @@ lost, that reads through any member are linearizable, and that membership change
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import queue
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -383,3 +386,75 @@ def test_history_under_kills_and_restarts_is_linearizable(cluster):
     result = check(history)
     print(f"{len(history)} operations, {len(completed)} completed: {result.outcome.value}")
     assert result.ok, result.describe()
+
+
+class WatchClient:
+    """One raw Watch stream to one member (no client keepalive, so the stream outlives a pause)."""
+
+    def __init__(self, member: Member) -> None:
+        self.channel = grpc.insecure_channel(member.address)
+        self.requests: queue.Queue[rpc_pb2.WatchRequest | None] = queue.Queue()
+        self.call = rpc_pb2_grpc.WatchStub(self.channel).Watch(iter(self.requests.get, None))
+        self.responses: list[rpc_pb2.WatchResponse] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(grpc.RpcError):
+            for response in self.call:
+                self.responses.append(response)
+
+    def create(self, **fields: object) -> None:
+        self.requests.put(rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(**fields)))
+
+    def revisions(self) -> list[int]:
+        return [e.kv.mod_revision for r in list(self.responses) for e in r.events]
+
+    def close(self) -> None:
+        self.call.cancel()
+        self.requests.put(None)
+        self.reader.join(STOP_TIMEOUT)
+        self.channel.close()
+
+
+def test_watch_on_a_follower_that_installs_a_snapshot_is_canceled_as_compacted(cluster):
+    cluster.start("--snapshot-count=20", "--experimental-snapshot-catchup-entries=5")
+    leader = cluster.leader()
+    follower = next(m for m in cluster.members if m is not leader)
+    watch = WatchClient(follower)
+    try:
+        watch.create(key=b"/w/", range_end=b"/w0")
+        first = put(leader, "/w/first", "0").header.revision
+        wait_until(lambda: watch.revisions() == [first], 5.0, "the follower's watch to see /w/first")
+        follower.signal(signal.SIGSTOP)
+        # More sequential writes than the leader's inflight window (256 appends) holds for the
+        # paused follower, so its log is compacted past what the follower will have received.
+        with grpc.insecure_channel(leader.address) as channel:
+            kv = rpc_pb2_grpc.KVStub(channel)
+            for i in range(320):
+                kv.Put(rpc_pb2.PutRequest(key=b"/w/%03d" % i, value=b"v"), timeout=5.0)
+            compacted = kv.Put(rpc_pb2.PutRequest(key=b"/w/last", value=b"x"), timeout=5.0).header.revision
+            kv.Compact(rpc_pb2.CompactionRequest(revision=compacted), timeout=5.0)
+            for i in range(30):  # a snapshot after the compaction carries it
+                kv.Put(rpc_pb2.PutRequest(key=b"/z/%02d" % i, value=b"v"), timeout=5.0)
+        follower.signal(signal.SIGCONT)
+        canceled = wait_until(
+            lambda: next((r for r in list(watch.responses) if r.canceled), None),
+            15.0,
+            "the follower's watch to be canceled",
+            seen=lambda: f"revisions {watch.revisions()[-3:]}\n{follower.log()[-2000:]}",
+        )
+        assert "installed the leader's snapshot" in follower.log(), follower.log()[-3000:]
+        assert canceled.compact_revision == compacted, canceled
+        seen = watch.revisions()
+        assert seen == list(range(first, seen[-1] + 1)), "events before the cancel have no gap"
+        assert seen[-1] < compacted - 1, "the snapshot skipped events, which is what the cancel reports"
+        put(leader, "/w/after", "y")
+        wait_until(
+            lambda: get(follower, "/w/after", serializable=True) == b"y",
+            5.0,
+            "the follower to apply /w/after",
+        )
+        assert watch.responses[-1] is canceled, "a canceled watch gets nothing more"
+    finally:
+        watch.close()

@@ -127,3 +127,80 @@ def test_progress_notify_goes_only_to_watchers_that_asked():
     stream.handle(create(b"b"))
     member.hub.notify_progress(1)
     assert [(r.watch_id, list(r.events)) for r in sent[2:]] == [(0, [])]
+
+
+def leader_and_follower(writes: int) -> tuple[Member, Member]:
+    """Two members that applied the same first `writes` puts of key b"k" (revisions 2..writes+1)."""
+    leader, follower = Member(), Member()
+    for i in range(writes):
+        leader.put(b"k", b"%d" % i)
+        follower.put(b"k", b"%d" % i)
+    return leader, follower
+
+
+def install(follower: Member, leader: Member) -> None:
+    """What the server does when the driver installs the leader's snapshot: replace the store in place."""
+    previous = follower.store.revision
+    follower.store.__dict__.update(MvccStore.restore(leader.store.snapshot()).__dict__)
+    follower.hub.state_replaced(previous, follower.store)
+
+
+def test_a_snapshot_past_a_watchers_next_revision_cancels_it_as_compacted():
+    leader, follower = leader_and_follower(2)  # both at revision 3
+    stream, sent = follower.stream()
+    stream.handle(create(b"k"))  # next revision 4
+    stream.handle(create(b"other", start_revision=3))  # replays nothing; next revision 4 too
+    stream.handle(create(b"k", start_revision=7))  # a future start, still covered after the snapshot
+    for i in range(5):
+        leader.put(b"k", b"new%d" % i)  # 4..8
+    leader.write(rpc_pb2.CompactionRequest(revision=6))
+    sent.clear()
+    install(follower, leader)
+    assert [(r.watch_id, r.canceled, r.compact_revision, r.header.revision) for r in sent[:2]] == [
+        (0, True, 6, 0),
+        (1, True, 6, 0),
+    ], "revisions 4 and 5 are gone: both watchers must re-list"
+    assert events(sent[2:]) == [(2, kv_pb2.Event.PUT, b"k", 7), (2, kv_pb2.Event.PUT, b"k", 8)]
+    assert len(follower.hub) == 1
+    sent.clear()
+    follower.put(b"k")  # 9: only the surviving watcher hears it
+    assert events(sent) == [(2, kv_pb2.Event.PUT, b"k", 9)]
+    stream.handle(rpc_pb2.WatchRequest(cancel_request=rpc_pb2.WatchCancelRequest(watch_id=0)))
+    assert (sent[-1].watch_id, sent[-1].canceled) == (0, True), "the id stays taken until the client cancels"
+
+
+def test_a_snapshot_that_still_covers_a_watcher_replays_what_it_missed_once():
+    leader, follower = leader_and_follower(3)  # both at revision 4
+    stream, sent = follower.stream()
+    stream.handle(create(b"k", prev_kv=True))  # next revision 5
+    stream.handle(create(b"k", start_revision=2, filters=[Filter.NODELETE]))  # replays 2..4, next 5
+    leader.put(b"k", b"a")  # 5
+    leader.write(rpc_pb2.CompactionRequest(revision=5))  # compacted exactly to the next revision
+    leader.write(rpc_pb2.DeleteRangeRequest(key=b"k"))  # 6
+    leader.put(b"k", b"b")  # 7
+    sent.clear()
+    install(follower, leader)
+    assert not any(r.canceled for r in sent), sent
+    assert events(sent) == [
+        (0, kv_pb2.Event.PUT, b"k", 5),
+        (0, kv_pb2.Event.DELETE, b"k", 6),
+        (0, kv_pb2.Event.PUT, b"k", 7),
+        (1, kv_pb2.Event.PUT, b"k", 5),
+        (1, kv_pb2.Event.PUT, b"k", 7),
+    ], "every missed event once, none from before the snapshot, filters kept"
+    replayed = [e for r in sent if r.watch_id == 0 for e in r.events]
+    assert not replayed[0].HasField("prev_kv"), "the revision before 5 is compacted"
+    assert replayed[1].prev_kv.value == b"a"
+    assert {r.header.revision for r in sent} == {7}
+    sent.clear()
+    follower.put(b"k", b"c")  # 8
+    assert events(sent) == [(0, kv_pb2.Event.PUT, b"k", 8), (1, kv_pb2.Event.PUT, b"k", 8)]
+
+
+def test_a_snapshot_with_nothing_new_sends_nothing():
+    leader, follower = leader_and_follower(2)
+    stream, sent = follower.stream()
+    stream.handle(create(b"k"))
+    sent.clear()
+    install(follower, leader)
+    assert sent == [] and len(follower.hub) == 1
