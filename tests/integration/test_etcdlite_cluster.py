@@ -361,21 +361,30 @@ def test_lease_calls_through_a_follower_and_move_leader(cluster):
     assert cluster.leader() is follower
 
 
-def test_history_under_kills_and_restarts_is_linearizable(cluster):
+def test_history_under_kills_pauses_and_restarts_is_linearizable(cluster):
     cluster.start()
 
     async def chaos() -> None:
+        """The fault schedule: SIGKILL the leader, then a follower, restarting each; then SIGSTOP
+        the leader and SIGCONT it (the sleeps space the faults; they synchronise nothing)."""
         for round_ in range(2):
             await asyncio.sleep(1.5)
             victim = await asyncio.to_thread(cluster.leader) if round_ == 0 else cluster.members[round_]
             await asyncio.to_thread(victim.kill)
             await asyncio.sleep(1.5)
             await asyncio.to_thread(cluster.restart, victim)
+        await asyncio.sleep(1.0)
+        paused = await asyncio.to_thread(cluster.leader)
+        paused.signal(signal.SIGSTOP)
+        await asyncio.sleep(2.0)
+        paused.signal(signal.SIGCONT)
 
     async def run() -> list:
         endpoints = [m.address for m in cluster.members]
         recorder = asyncio.create_task(
-            record(endpoints, clients=6, ops_per_client=10_000, keys=3, deadline_s=8.0, seed=7)
+            record(
+                endpoints, clients=6, ops_per_client=10_000, keys=3, deadline_s=11.0, seed=7, op_timeout_s=0.5
+            )
         )
         await chaos()
         return await recorder
