@@ -119,6 +119,24 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def append_synced(fd: int, size: int, buffer: bytes) -> None:
+    """Write buffer at offset size and fdatasync. On failure cut the file back to size so the log
+    stays clean and raise the error; if even that fails, raise WalBrokenError (restart needed)."""
+    try:
+        written = 0
+        while written < len(buffer):
+            written += os.pwrite(fd, buffer[written:], size + written)
+        os.fdatasync(fd)
+    except OSError as err:
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            log.exception("write-ahead log could not be rolled back after a failed write")
+            raise WalBrokenError(f"write failed and could not be rolled back: {err}") from err
+        raise
+
+
 class WriteAheadLog:
     """Appends entries durably; opened with `WriteAheadLog.open`, which also recovers the entries."""
 
@@ -213,17 +231,9 @@ class WriteAheadLog:
             raise WalBrokenError("an earlier write could not be rolled back; restart the member")
         buffer = b"".join(encode_record(entry) for entry in entries)
         try:
-            written = 0
-            while written < len(buffer):
-                written += os.pwrite(self._fd, buffer[written:], self._size + written)
-            os.fdatasync(self._fd)
-        except OSError:
-            try:
-                os.ftruncate(self._fd, self._size)
-                os.fsync(self._fd)
-            except OSError:
-                self._broken = True
-                log.exception("write-ahead log could not be rolled back after a failed write")
+            append_synced(self._fd, self._size, buffer)
+        except WalBrokenError:
+            self._broken = True
             raise
         self._size += len(buffer)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from etcdlite.raft import codec
 from etcdlite.raft.storage import MemoryStorage
 from etcdlite.raft.types import ConfState, Entry, EntryType, HardState, Snapshot
-from etcdlite.wal import WalCorruptError, frame, fsync_dir, parse_frame
+from etcdlite.wal import WalBrokenError, WalCorruptError, append_synced, frame, fsync_dir, parse_frame
 from kubelite.pb.raftpb import raft_pb2
 
 log = logging.getLogger(__name__)
@@ -302,16 +302,9 @@ class DurableStorage:
                 return
             buffer = b"".join(parts)
             try:
-                written = 0
-                while written < len(buffer):
-                    written += os.pwrite(self._fd, buffer[written:], self._size + written)
-                os.fdatasync(self._fd)
-            except OSError:
-                try:
-                    os.ftruncate(self._fd, self._size)
-                    os.fsync(self._fd)
-                except OSError:
-                    self.broken = True
+                append_synced(self._fd, self._size, buffer)
+            except WalBrokenError:
+                self.broken = True
                 raise
             self._size += len(buffer)
             segment = self._segments[-1]
