@@ -2,9 +2,9 @@
 
 A store is a `Cluster` of `members` members on free loopback ports, each with its own data
 directory under one temporary directory. Both kinds get the same etcd flags (`--initial-cluster`
-listing every member), so a 3-member etcdlite starts here unchanged once Raft lands. Until then
-`StoreUnavailable` says why it cannot be measured: etcdlite refused the flags, or its members
-came up but do not form one cluster (checked: every member lists all and sees a write).
+listing every member). Several members are checked to form one cluster (every member lists all
+and sees a write made on the first); if not, `StoreUnavailable` says why the store cannot be
+measured. A member that was killed (the failover part) can be restarted on its data directory.
 
 Touches: child processes (started in their own session, killed if the harness dies, SIGTERM then
 SIGKILL on stop), loopback ports, a temporary directory removed on stop.
@@ -62,6 +62,7 @@ class Member:
     client_address: str  # host:port, as grpc channels and etcdctl --endpoints take it
     data_dir: Path
     log_path: Path
+    argv: list[str] = field(default_factory=list)  # to restart it on the same data directory
 
     @property
     def pid(self) -> int:
@@ -196,6 +197,17 @@ def _await_ready(members: list[Member], timeout: float) -> None:
         time.sleep(0.1)
 
 
+def restart_member(member: Member, timeout: float = START_TIMEOUT) -> None:
+    """Start a member that exited (e.g. SIGKILLed) again on its data directory and flags; returns once
+    it answers a linearizable Range (so it found a leader)."""
+    if member.process.poll() is None:
+        raise StoreStartError(f"{member.name} is still running (pid {member.pid}); stop it first")
+    if not member.argv:
+        raise StoreStartError(f"{member.name} has no command line to restart it with")
+    member.process = child_process(member.argv, member.log_path)
+    _await_ready([member], timeout)
+
+
 def _verify_one_cluster(cluster: Cluster) -> None:
     """Refuse members that serve but do not replicate to each other (several single-member stores
     started with one --initial-cluster): every member must list them all and see a write made on
@@ -238,9 +250,8 @@ def start_cluster(kind: StoreKind, members: int = 1, timeout: float = START_TIME
                 data_dir = workdir / f"{name}.etcd"
                 log_path = workdir / f"{name}.log"
                 argv = _member_argv(kind, name, data_dir, port, peer_urls)
-                started.append(
-                    Member(name, child_process(argv, log_path), f"127.0.0.1:{port}", data_dir, log_path)
-                )
+                process = child_process(argv, log_path)
+                started.append(Member(name, process, f"127.0.0.1:{port}", data_dir, log_path, argv))
             _await_ready(started, timeout)
             if members > 1:
                 _verify_one_cluster(cluster)
