@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 import grpc
 
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kubelite.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,6 @@ class Cluster:
                 member.stop()
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def die_with_parent() -> None:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kubelite import kubeconfig
-from kubelite.waiting import wait_for
+from kubelite.waiting import ConditionFailed, wait_for
 
 CLUSTER_LABEL = "kubelite.io/cluster"
 
@@ -182,13 +182,13 @@ class LocalCluster:
 
     def _api_ready(self) -> bool:
         if dead := self._dead():
-            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
+            raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         with urllib.request.urlopen(f"{self.spec.server}/readyz", timeout=2) as resp:
             return resp.status == 200
 
     def _nodes_ready(self) -> bool:
         if dead := self._dead():
-            raise RuntimeError(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
+            raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         with urllib.request.urlopen(f"{self.spec.server}/api/v1/nodes", timeout=2) as resp:
             nodes = json.load(resp)["items"]
         ready = [n for n in nodes if _ready(n)]

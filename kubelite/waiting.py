@@ -17,6 +17,11 @@ class WaitTimeout(TimeoutError):
     pass
 
 
+class ConditionFailed(AssertionError):
+    """Raised by a probe when the condition can no longer be met (a process it waits on has
+    exited): `wait_for` gives up at once instead of waiting out its deadline."""
+
+
 def wait_for(probe: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.2) -> T:
     """Call probe until it returns a truthy value; exceptions count as "not yet" and are reported."""
     deadline = time.monotonic() + timeout
@@ -27,6 +32,8 @@ def wait_for(probe: Callable[[], T], what: str, timeout: float = 60.0, interval:
             if value:
                 return value
             last = value
+        except ConditionFailed:
+            raise
         except Exception as exc:  # the condition is not met yet; keep the reason for the message
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:

@@ -16,15 +16,12 @@ import urllib.request
 from pathlib import Path
 
 from kubelite import kubeconfig
-from kubelite.waiting import wait_for
+from kubelite.ports import free_port
+from kubelite.waiting import ConditionFailed, wait_for
+
+__all__ = ["free_port"]  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def free_loopback_base(count: int = 2) -> str:
@@ -79,7 +76,7 @@ class Process:
 
     def assert_running(self) -> None:
         if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            raise ConditionFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM, wait; SIGKILL if it does not go within timeout. Returns the exit code."""

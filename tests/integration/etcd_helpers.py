@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from typing import TypeVar
 import grpc
 
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from kubelite.ports import free_port
 
 T = TypeVar("T")
 
@@ -111,9 +111,7 @@ def _require(binary: str, package: str) -> str:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def answers(address: str, timeout: float = 1.0) -> bool:

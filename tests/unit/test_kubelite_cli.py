@@ -1,9 +1,13 @@
 """The pure parts of `kubelite`: kubeconfig merging, local cluster commands, generated code."""
 
+import time
+
+import pytest
 import yaml
 
 from kubelite import kubeconfig, protogen
 from kubelite.localcluster import ClusterSpec, commands
+from kubelite.waiting import ConditionFailed, WaitTimeout, wait_for
 
 
 def test_kubeconfig_context_is_merged_made_current_and_removed(tmp_path):
@@ -57,3 +61,15 @@ def test_local_cluster_runs_each_process_with_the_real_programs_flags(tmp_path):
 def test_generated_grpc_code_is_fresh():
     generated = protogen.generate()
     assert protogen.stale_files(generated) == [], "run `python -m kubelite.protogen`"
+
+
+def test_wait_for_gives_up_at_once_when_the_condition_can_no_longer_be_met():
+    def dead() -> bool:
+        raise ConditionFailed("etcd-3 exited")
+
+    started = time.monotonic()
+    with pytest.raises(ConditionFailed, match="etcd-3 exited"):
+        wait_for(dead, "the apiserver", timeout=30)
+    assert time.monotonic() - started < 1
+    with pytest.raises(WaitTimeout, match=r"waiting for nothing; last seen: 'ValueError: not yet'"):
+        wait_for(lambda: (_ for _ in ()).throw(ValueError("not yet")), "nothing", timeout=0.3, interval=0.1)
