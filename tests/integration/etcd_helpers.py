@@ -121,6 +121,14 @@ def answers(address: str, timeout: float = 1.0) -> bool:
     return True
 
 
+def all_members_published(address: str, count: int) -> bool:
+    """Does MemberList show `count` started members, each with its client URLs? (A member
+    publishes its name and client URLs through Raft shortly after it starts, as in etcd.)"""
+    with grpc.insecure_channel(address) as channel:
+        listing = rpc_pb2_grpc.ClusterStub(channel).MemberList(rpc_pb2.MemberListRequest(), timeout=2)
+    return len(listing.members) == count and all(m.name and m.clientURLs for m in listing.members)
+
+
 def _await_ready(proc: EtcdProcess, timeout: float) -> None:
     def ready() -> bool:
         if proc.process.poll() is not None:
@@ -253,6 +261,12 @@ def run_etcdlite_cluster(tmp_path: Path, members: int = 3) -> Iterator[str]:
             procs.append(EtcdProcess(process, f"http://127.0.0.1:{client}", data_dir, log_path))
         for proc in procs:
             _await_ready(proc, START_TIMEOUT)
+        wait_until(
+            lambda: all_members_published(procs[0].address, members),
+            START_TIMEOUT,
+            f"all {members} members to publish their names and client URLs",
+            seen=lambda: procs[0].log()[-2000:],
+        )
         yield ",".join(proc.endpoint for proc in procs)
     finally:
         for proc in procs:

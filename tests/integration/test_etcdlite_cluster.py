@@ -23,7 +23,14 @@ import grpc
 import pytest
 
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from tests.integration.etcd_helpers import START_TIMEOUT, STOP_TIMEOUT, _free_port, etcdctl, wait_until
+from tests.integration.etcd_helpers import (
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    _free_port,
+    all_members_published,
+    etcdctl,
+    wait_until,
+)
 from tests.lincheck.checker import check
 from tests.lincheck.history import record
 
@@ -233,6 +240,8 @@ def test_writes_through_any_member_are_read_linearizably_from_the_others(cluster
     assert response.header.member_id == status(m2).header.member_id
     assert response.header.raft_term >= 1
 
+    # names and client URLs are published through Raft just after start, as in etcd
+    wait_until(lambda: all_members_published(m1.address, 3), 10, "all members to publish their attributes")
     listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
     names = {m["name"]: (m["peerURLs"], m["clientURLs"]) for m in listing["members"]}
     assert names == {m.name: ([m.peer_url], [f"http://{m.address}"]) for m in cluster.members}, listing
