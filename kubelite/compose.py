@@ -7,15 +7,13 @@ kubelets made (they are not compose's) before compose removes the network.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite import kubeconfig
-from kubelite.localcluster import remove_cluster_containers
+from kubelite.localcluster import ready_nodes, remove_cluster_containers
 from kubelite.waiting import wait_for
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "compose.yaml"
@@ -52,14 +50,7 @@ class ComposeCluster:
         log(f"cluster {self.project} is up; kubeconfig context {self.project} in {path}")
 
     def _nodes_ready(self) -> bool:
-        with urllib.request.urlopen(f"{self.server}/api/v1/nodes", timeout=2) as resp:
-            nodes = json.load(resp)["items"]
-        ready = [
-            n
-            for n in nodes
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))
-        ]
-        return len(ready) >= self.nodes
+        return ready_nodes(self.server) >= self.nodes
 
     def down(self, log=print) -> None:
         # Stop the kubelets first so they do not start the pods again, then remove the pods,

@@ -132,8 +132,3 @@ class Informer:
                 log.warning("informer %s: %r; listing again in %.1fs", self.resource.plural, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
-
-
-async def wait_for_sync(*informers: Informer, timeout: float | None = None) -> None:
-    async with asyncio.timeout(timeout):
-        await asyncio.gather(*(i.synced.wait() for i in informers))

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kubelite import kubeconfig
+from kubelite.objects import is_node_ready
 from kubelite.waiting import ConditionFailed, wait_for
 
 CLUSTER_LABEL = "kubelite.io/cluster"
@@ -189,10 +190,7 @@ class LocalCluster:
     def _nodes_ready(self) -> bool:
         if dead := self._dead():
             raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
-        with urllib.request.urlopen(f"{self.spec.server}/api/v1/nodes", timeout=2) as resp:
-            nodes = json.load(resp)["items"]
-        ready = [n for n in nodes if _ready(n)]
-        return len(ready) >= self.spec.nodes
+        return ready_nodes(self.spec.server) >= self.spec.nodes
 
     def down(self, log=print, keep_state: bool = False, grace: float = 10) -> None:
         stop_processes(self.pids, grace)
@@ -205,11 +203,10 @@ class LocalCluster:
         log(f"cluster {self.spec.name} is down ({stopped} processes stopped, {removed} containers removed)")
 
 
-def _ready(node: dict) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in node.get("status", {}).get("conditions") or []
-    )
+def ready_nodes(server: str) -> int:
+    """How many nodes the apiserver at server reports Ready (both ways of running wait on it)."""
+    with urllib.request.urlopen(f"{server}/api/v1/nodes", timeout=2) as resp:
+        return sum(1 for node in json.load(resp)["items"] if is_node_ready(node))
 
 
 def _alive(pid: int) -> bool:

@@ -20,10 +20,6 @@ def parse_rfc3339(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def meta(obj: Object) -> dict[str, Any]:
-    return obj.setdefault("metadata", {})
-
-
 def key_of(obj: Object) -> str:
     """The work-queue key: `namespace/name`, or `name` for cluster-scoped objects."""
     m = obj.get("metadata", {})
@@ -43,24 +39,6 @@ def get_condition(obj: Object, type_: str) -> dict[str, Any] | None:
         if cond.get("type") == type_:
             return cond
     return None
-
-
-def set_condition(conditions: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """Replace the condition of new's type, keeping lastTransitionTime when status did not change."""
-    out = []
-    found = False
-    for cond in conditions:
-        if cond.get("type") == new["type"]:
-            found = True
-            merged = dict(new)
-            if cond.get("status") == new.get("status") and cond.get("lastTransitionTime"):
-                merged["lastTransitionTime"] = cond["lastTransitionTime"]
-            out.append(merged)
-        else:
-            out.append(cond)
-    if not found:
-        out.append(new)
-    return out
 
 
 def is_pod_ready(pod: Object) -> bool:
@@ -83,10 +61,3 @@ def labels_match(selector: dict[str, str] | None, labels: dict[str, str] | None)
         return False
     labels = labels or {}
     return all(labels.get(k) == v for k, v in selector.items())
-
-
-def controller_ref(obj: Object) -> dict[str, Any] | None:
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref
-    return None

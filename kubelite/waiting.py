@@ -22,8 +22,15 @@ class ConditionFailed(AssertionError):
     exited): `wait_for` gives up at once instead of waiting out its deadline."""
 
 
-def wait_for(probe: Callable[[], T], what: str, timeout: float = 60.0, interval: float = 0.2) -> T:
-    """Call probe until it returns a truthy value; exceptions count as "not yet" and are reported."""
+def wait_for(
+    probe: Callable[[], T],
+    what: str,
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    seen: Callable[[], str] | None = None,
+) -> T:
+    """Call probe until it returns a truthy value; exceptions count as "not yet" and are reported.
+    `seen` adds context to the timeout message (a log tail, say)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
@@ -37,5 +44,8 @@ def wait_for(probe: Callable[[], T], what: str, timeout: float = 60.0, interval:
         except Exception as exc:  # the condition is not met yet; keep the reason for the message
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+            context = f" {seen()}" if seen else ""
+            raise WaitTimeout(
+                f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}{context}"
+            )
         time.sleep(interval)

@@ -26,7 +26,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import grpc
 
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kubelite.ports import free_port
+from kubelite.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -48,23 +48,8 @@ _counter = itertools.count()
 def wait_until(
     condition: Callable[[], T | None], timeout: float, what: str, seen: Callable[[], str] = str
 ) -> T:
-    """Poll `condition` until it returns something truthy; fail saying what was awaited and seen."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            result = condition()
-        except Exception as exc:  # keep polling; report the last failure
-            result, last = None, exc
-        else:
-            last = result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {what}; last seen: {last!r} {seen()}"
-            )
-        time.sleep(0.02)
+    """kubelite.waiting.wait_for with this module's argument order and a faster poll."""
+    return wait_for(condition, what, timeout, interval=0.02, seen=seen)  # type: ignore[arg-type,return-value]
 
 
 @dataclass
