@@ -36,6 +36,7 @@ from kubelet.runtime import (
     RuntimeContainer,
     SandboxConfig,
 )
+from kubelite.objects import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def rfc3339_seconds(timestamp: str | None) -> str:
     if not timestamp or timestamp.startswith("0001-01-01"):
         return ""
     try:
-        parsed = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        parsed = parse_rfc3339(timestamp)
     except ValueError:
         return ""
     return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

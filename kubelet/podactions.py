@@ -8,7 +8,6 @@ pure: only the restart back-off (in memory) is updated when a restart is decided
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 from kubelet import labels as lbl
@@ -166,7 +165,3 @@ def _attempt(c: RuntimeContainer) -> int:
 
 def _succeeded(c: RuntimeContainer) -> bool:
     return c.state is ContainerState.EXITED and c.exit_code == 0
-
-
-def epoch_now() -> float:
-    return dt.datetime.now(dt.UTC).timestamp()

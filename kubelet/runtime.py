@@ -101,10 +101,6 @@ class ContainerRuntimeError(Exception):
     """A runtime call failed; the message is what the user should see."""
 
 
-class ImageNotPresentError(ContainerRuntimeError):
-    pass
-
-
 class ImagePullError(ContainerRuntimeError):
     pass
 
