@@ -15,7 +15,7 @@ import logging
 import signal
 import ssl
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from aiohttp import web
 
@@ -76,19 +76,8 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
         parser.error(str(err))
     if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
         parser.error("--tls-cert-file and --tls-private-key-file go together")
-    return ServerOptions(
-        etcd_servers=args.etcd_servers,
-        bind_address=args.bind_address,
-        secure_port=args.secure_port,
-        advertise_address=args.advertise_address,
-        service_cluster_ip_range=args.service_cluster_ip_range,
-        service_node_port_range=args.service_node_port_range,
-        tls_cert_file=args.tls_cert_file,
-        tls_private_key_file=args.tls_private_key_file,
-        etcd_cafile=args.etcd_cafile,
-        etcd_certfile=args.etcd_certfile,
-        etcd_keyfile=args.etcd_keyfile,
-    )
+    # Every ServerOptions field is the flag of the same name.
+    return ServerOptions(**{f.name: getattr(args, f.name) for f in fields(ServerOptions)})
 
 
 @web.middleware

@@ -60,19 +60,3 @@ def get_path(obj: Any, path: str, default: Any = None) -> Any:
             return default
         node = node[part]
     return node
-
-
-def metadata(obj: JSONObject) -> JSONObject:
-    """The object's metadata map, created when missing or null."""
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        meta = {}
-        obj["metadata"] = meta
-    return meta
-
-
-def drop_empty(mapping: JSONObject, *keys: str) -> None:
-    """Remove keys whose value is None, as omitempty does for pointers."""
-    for key in keys:
-        if key in mapping and mapping[key] is None:
-            del mapping[key]

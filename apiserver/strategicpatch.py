@@ -82,8 +82,6 @@ SCHEMA: dict[str, dict[str, FieldSchema]] = {
     "Generic": {"metadata": Nested("ObjectMeta")},
 }
 
-_NESTED_IN_LISTS = {"Container"}
-
 
 def strategic_merge(original: JSON, patch: JSON, type_name: str = "Generic") -> JSON:
     """Apply a strategic merge patch to `original` (a JSON object) using the schema for `type_name`."""

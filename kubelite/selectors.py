@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -459,8 +459,3 @@ def parse_field_selector(text: str | None) -> FieldSelector:
         value = _unescape(term[index + len(op.value) :])
         requirements.append(FieldRequirement(name, op, value))
     return FieldSelector(tuple(requirements))
-
-
-def labels_match_any(selectors: Iterable[LabelSelector], labels: Mapping[str, str]) -> bool:
-    """True if any selector matches; small helper for "which services select this pod"."""
-    return any(s.matches(labels) for s in selectors)
