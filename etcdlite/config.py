@@ -152,10 +152,6 @@ def _flag_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def usage() -> str:
-    return _flag_parser().format_help()
-
-
 def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> EtcdConfig:
     args = _flag_parser().parse_args(list(argv))
 

@@ -176,7 +176,9 @@ class EtcdServer:
         assert applied.response is not None
         return applied.response
 
-    def _apply(self, index: int, request: requests.WriteRequest) -> Applied:
+    # ------------------------------------------------------------------ the Raft state machine
+
+    def apply_request(self, index: int, request: requests.WriteRequest) -> Applied:
         applied = self.store.apply(index, request)
         if applied.changes:
             self.hub.publish(applied.changes, self.store.compact_revision)
@@ -187,11 +189,6 @@ class EtcdServer:
             elif isinstance(request, rpc_pb2.LeaseRevokeRequest):
                 self.lessor.revoke(request.ID)
         return applied
-
-    # ------------------------------------------------------------------ the Raft state machine
-
-    def apply_request(self, index: int, request: requests.WriteRequest) -> Applied:
-        return self._apply(index, request)
 
     def apply_nothing(self, index: int) -> None:
         self.store.apply(index, None)

@@ -6,6 +6,8 @@ log has a `*_to_pb` and a `*_from_pb` here, and the two are inverse.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from etcdlite.raft.types import (
     ConfChange,
     ConfChangeType,
@@ -20,56 +22,27 @@ from etcdlite.raft.types import (
 )
 from kubelite.pb.raftpb import raft_pb2
 
-_ENTRY_TYPES = {
-    EntryType.NORMAL: raft_pb2.EntryNormal,
-    EntryType.CONF_CHANGE: raft_pb2.EntryConfChange,
-}
-_ENTRY_TYPES_BACK = {v: k for k, v in _ENTRY_TYPES.items()}
-
-_MESSAGE_TYPES = {
-    MessageType.HUP: raft_pb2.MsgHup,
-    MessageType.BEAT: raft_pb2.MsgBeat,
-    MessageType.PROP: raft_pb2.MsgProp,
-    MessageType.APP: raft_pb2.MsgApp,
-    MessageType.APP_RESP: raft_pb2.MsgAppResp,
-    MessageType.VOTE: raft_pb2.MsgVote,
-    MessageType.VOTE_RESP: raft_pb2.MsgVoteResp,
-    MessageType.SNAP: raft_pb2.MsgSnap,
-    MessageType.HEARTBEAT: raft_pb2.MsgHeartbeat,
-    MessageType.HEARTBEAT_RESP: raft_pb2.MsgHeartbeatResp,
-    MessageType.UNREACHABLE: raft_pb2.MsgUnreachable,
-    MessageType.SNAP_STATUS: raft_pb2.MsgSnapStatus,
-    MessageType.CHECK_QUORUM: raft_pb2.MsgCheckQuorum,
-    MessageType.TRANSFER_LEADER: raft_pb2.MsgTransferLeader,
-    MessageType.TIMEOUT_NOW: raft_pb2.MsgTimeoutNow,
-    MessageType.READ_INDEX: raft_pb2.MsgReadIndex,
-    MessageType.READ_INDEX_RESP: raft_pb2.MsgReadIndexResp,
-    MessageType.PRE_VOTE: raft_pb2.MsgPreVote,
-    MessageType.PRE_VOTE_RESP: raft_pb2.MsgPreVoteResp,
-}
-_MESSAGE_TYPES_BACK = {v: k for k, v in _MESSAGE_TYPES.items()}
-
-_CONF_CHANGE_TYPES = {
-    ConfChangeType.ADD_NODE: raft_pb2.ConfChangeAddNode,
-    ConfChangeType.REMOVE_NODE: raft_pb2.ConfChangeRemoveNode,
-    ConfChangeType.ADD_LEARNER_NODE: raft_pb2.ConfChangeAddLearnerNode,
-}
-_CONF_CHANGE_TYPES_BACK = {v: k for k, v in _CONF_CHANGE_TYPES.items()}
+_Kind = TypeVar("_Kind", EntryType, MessageType, ConfChangeType)
 
 
 class CodecError(ValueError):
     """Bytes or a protobuf that do not describe a valid Raft value."""
 
 
+def _kind(kinds: type[_Kind], number: int, what: str) -> _Kind:
+    """The enum member for a raftpb enum number: the core's enums carry raftpb's numbers as values."""
+    try:
+        return kinds(number)
+    except ValueError:
+        raise CodecError(f"{what} {number}") from None
+
+
 def entry_to_pb(entry: Entry) -> raft_pb2.Entry:
-    return raft_pb2.Entry(Term=entry.term, Index=entry.index, Type=_ENTRY_TYPES[entry.type], Data=entry.data)
+    return raft_pb2.Entry(Term=entry.term, Index=entry.index, Type=entry.type.value, Data=entry.data)
 
 
 def entry_from_pb(pb: raft_pb2.Entry) -> Entry:
-    try:
-        kind = _ENTRY_TYPES_BACK[pb.Type]
-    except KeyError:
-        raise CodecError(f"unknown entry type {pb.Type}") from None
+    kind = _kind(EntryType, pb.Type, "unknown entry type")
     return Entry(term=pb.Term, index=pb.Index, type=kind, data=bytes(pb.Data))
 
 
@@ -111,7 +84,7 @@ def snapshot_from_pb(pb: raft_pb2.Snapshot) -> Snapshot:
 
 def message_to_pb(msg: Message) -> raft_pb2.Message:
     pb = raft_pb2.Message(
-        type=_MESSAGE_TYPES[msg.type],
+        type=msg.type.value,
         to=msg.to,
         term=msg.term,
         logTerm=msg.log_term,
@@ -129,12 +102,8 @@ def message_to_pb(msg: Message) -> raft_pb2.Message:
 
 
 def message_from_pb(pb: raft_pb2.Message) -> Message:
-    try:
-        kind = _MESSAGE_TYPES_BACK[pb.type]
-    except KeyError:
-        raise CodecError(f"unknown message type {pb.type}") from None
     return Message(
-        type=kind,
+        type=_kind(MessageType, pb.type, "unknown message type"),
         to=pb.to,
         frm=getattr(pb, "from"),
         term=pb.term,
@@ -150,12 +119,9 @@ def message_from_pb(pb: raft_pb2.Message) -> Message:
 
 
 def conf_change_to_pb(cc: ConfChange) -> raft_pb2.ConfChange:
-    return raft_pb2.ConfChange(Type=_CONF_CHANGE_TYPES[cc.type], NodeID=cc.node_id, Context=cc.context)
+    return raft_pb2.ConfChange(Type=cc.type.value, NodeID=cc.node_id, Context=cc.context)
 
 
 def conf_change_from_pb(pb: raft_pb2.ConfChange) -> ConfChange:
-    try:
-        kind = _CONF_CHANGE_TYPES_BACK[pb.Type]
-    except KeyError:
-        raise CodecError(f"unsupported conf change type {pb.Type}") from None
+    kind = _kind(ConfChangeType, pb.Type, "unsupported conf change type")
     return ConfChange(type=kind, node_id=pb.NodeID, context=bytes(pb.Context))

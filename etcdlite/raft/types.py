@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 
 class EntryType(enum.Enum):
+    # The values of EntryType, ConfChangeType and MessageType are raftpb's numbers (the codec relies on it).
     NORMAL = 0
     CONF_CHANGE = 1
 
@@ -110,7 +111,6 @@ class MessageType(enum.Enum):
     PRE_VOTE_RESP = 18
 
 
-LOCAL_MESSAGES = frozenset({MessageType.HUP, MessageType.BEAT, MessageType.CHECK_QUORUM})
 RESPONSE_MESSAGES = frozenset(
     {
         MessageType.APP_RESP,
