@@ -31,6 +31,7 @@ import logging
 import random
 import struct
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,7 @@ class RaftDriver:
         self._leader_known = asyncio.Event()
         self._request_ids = itertools.count(self._rng.getrandbits(40) << 20)
         self._pending: dict[int, asyncio.Future[Applied | None]] = {}
+        self._deadlines: deque[tuple[float, int]] = deque()  # (when, request id) of proposals, in order
         self._pending_conf: dict[tuple[ConfChangeType, int], list[asyncio.Future[ConfState]]] = {}
         self._read_ctx = itertools.count(1)
         self._reads: dict[bytes, _ReadRound] = {}
@@ -316,6 +318,7 @@ class RaftDriver:
         while True:
             await asyncio.sleep(self._tick_seconds)
             self._inputs.ticks += 1
+            self._expire_proposals()
             self._wake.set()
 
     # ------------------------------------------------------------------ the API for the member
@@ -340,9 +343,9 @@ class RaftDriver:
         except TimeoutError:
             raise errors.NO_LEADER() from None
 
-    async def propose(self, request: requests.WriteRequest) -> Applied:
-        """Answered when this member applies the entry, i.e. once it is committed on a majority."""
-        payload = requests.encode(request)
+    async def propose(self, payload: bytes) -> Applied:
+        """Propose an encoded request (etcdlite.request.encode); answered when this member applies
+        the entry, i.e. once it is committed on a majority."""
         applied = await self._propose(EntryKind.REQUEST, payload)
         assert applied is not None
         return applied
@@ -356,14 +359,23 @@ class RaftDriver:
         request_id = next(self._request_ids)
         future: asyncio.Future[Applied | None] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        self._deadlines.append((time.monotonic() + self.request_timeout, request_id))
         self._inputs.proposals.append((_ENVELOPE.pack(kind, self.id, request_id) + payload, request_id))
         self._wake.set()
         try:
-            return await asyncio.wait_for(future, self.request_timeout)
-        except TimeoutError:
-            raise TIMEOUT() from None
+            return await future
         finally:
             self._pending.pop(request_id, None)
+
+    def _expire_proposals(self) -> None:
+        """etcd's "request timed out" for proposals not applied within the request timeout; one
+        sweep per tick instead of a timer per request (all share one timeout, so oldest first)."""
+        now = time.monotonic()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            future = self._pending.pop(deadlines.popleft()[1], None)
+            if future is not None and not future.done():
+                future.set_exception(TIMEOUT())
 
     async def read_barrier(self) -> None:
         """Linearizable reads: wait until this member applied everything committed before the call."""
@@ -479,13 +491,14 @@ class RaftDriver:
             node.tick()
         for target in inputs.transfers:
             node.transfer_leader(target)
-        for data, request_id in inputs.proposals:
+        if inputs.proposals:
             try:
-                node.propose(data)
+                node.propose(*(data for data, _ in inputs.proposals))
             except RaftError:
-                future = self._pending.pop(request_id, None)
-                if future is not None and not future.done():
-                    future.set_exception(errors.NO_LEADER())
+                for _, request_id in inputs.proposals:
+                    future = self._pending.pop(request_id, None)
+                    if future is not None and not future.done():
+                        future.set_exception(errors.NO_LEADER())
         for cc, cc_future in inputs.conf_changes:
             try:
                 node.propose_conf_change(cc)

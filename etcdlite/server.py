@@ -170,7 +170,7 @@ class EtcdServer:
         data = requests.encode(request)
         if len(data) - 1 > self.config.max_request_bytes:
             raise errors.REQUEST_TOO_LARGE()
-        applied = await self.raft.propose(request)
+        applied = await self.raft.propose(data)
         if applied.error is not None:
             raise applied.error
         assert applied.response is not None

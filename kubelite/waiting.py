@@ -6,6 +6,7 @@ value, and on timeout raise with the description and the last observation.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -49,3 +50,14 @@ def wait_for(
                 f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}{context}"
             )
         time.sleep(interval)
+
+
+async def until(
+    condition: Callable[[], object], what: str, timeout: float = 5.0, interval: float = 0.01
+) -> None:
+    """`wait_for` for code on an event loop: poll `condition` without blocking the loop."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}")
+        await asyncio.sleep(interval)

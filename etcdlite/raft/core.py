@@ -126,6 +126,8 @@ class Raft:
         self.prs: dict[int, Progress] = {}
         self.votes: dict[int, bool] = {}
         self.msgs: list[Message] = []
+        # Proposals or a commit since the last flush_appends: the followers are owed an append.
+        self.appends_pending = False
         self.read_states: list[ReadState] = []
         self.read_only = ReadOnly()
         self.pending_read_index: list[Message] = []
@@ -222,6 +224,7 @@ class Raft:
             return self._send_snapshot(to, pr)
         if not ents and not send_if_empty:
             return False
+        pr.sent_commit = self.log.committed
         self.send(
             Message(
                 type=MT.APP,
@@ -253,6 +256,20 @@ class Raft:
         self.send(Message(type=MT.SNAP, to=to, snapshot=snap))
         pr.become_snapshot(snap.metadata.index)
         return True
+
+    def flush_appends(self) -> None:
+        """etcd's bcastAppend after proposals and commits, once per Ready rather than once per step:
+        each follower gets its missing entries with the newest commit, or the commit alone when it
+        holds every entry and has not been sent that commit yet."""
+        if not self.appends_pending:
+            return
+        self.appends_pending = False
+        if self.state is not StateType.LEADER:
+            return
+        committed = self.log.committed
+        for i, pr in self.prs.items():
+            if i != self.id:
+                self.maybe_send_append(i, send_if_empty=pr.sent_commit < committed)
 
     def send_append(self, to: int) -> None:
         self.maybe_send_append(to, send_if_empty=True)
@@ -523,7 +540,7 @@ class Raft:
             elif pr.state is ProgressState.REPLICATE:
                 pr.inflights.free_le(m.index)
             if self.maybe_commit():
-                self.bcast_append()
+                self.appends_pending = True
             elif old_paused:
                 self.send_append(m.frm)
             # Pipelining: keep sending while the inflight window allows.
@@ -573,7 +590,7 @@ class Raft:
             else:
                 self.pending_conf_index = self.log.last_index() + i + 1
         self.append_entry(ents)
-        self.bcast_append()
+        self.appends_pending = True
 
     def append_entry(self, ents: list[Entry]) -> None:
         li = self.log.last_index()

@@ -90,9 +90,11 @@ class RawNode:
     def campaign(self) -> None:
         self.raft.step(Message(type=MessageType.HUP, frm=self.raft.id))
 
-    def propose(self, data: bytes) -> None:
-        """Propose a normal entry; ProposalDroppedError if there is no leader or a transfer is on."""
-        self.raft.step(Message(type=MessageType.PROP, frm=self.raft.id, entries=(Entry(0, 0, data=data),)))
+    def propose(self, *data: bytes) -> None:
+        """Propose normal entries, as one message (one append to each follower for all of them);
+        ProposalDroppedError if there is no leader or a transfer is on."""
+        entries = tuple(Entry(0, 0, data=d) for d in data)
+        self.raft.step(Message(type=MessageType.PROP, frm=self.raft.id, entries=entries))
 
     def propose_conf_change(self, cc: ConfChange) -> None:
         """Propose a membership change; ValueError for one that can never apply to the current config."""
@@ -140,10 +142,11 @@ class RawNode:
         unstable = r.log.unstable
         if unstable.snapshot is not None or unstable.entries:
             return True
-        return bool(r.msgs or r.read_states or r.log.has_next_committed_entries())
+        return bool(r.msgs or r.appends_pending or r.read_states or r.log.has_next_committed_entries())
 
     def ready(self) -> Ready:
         r = self.raft
+        r.flush_appends()
         soft = r.soft_state()
         hard = r.hard_state()
         entries = r.log.unstable_entries()

@@ -54,6 +54,7 @@ class Progress:
         self.probe_sent = False
         self.pending_snapshot = 0
         self.recent_active = False
+        self.sent_commit = 0  # the newest commit index an append told this follower
         self.inflights = Inflights(max_inflight)
         self.is_learner = is_learner
 

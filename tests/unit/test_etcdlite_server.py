@@ -13,6 +13,7 @@ from etcdlite.errors import EtcdError
 from etcdlite.raft.durable import DurableStorage
 from etcdlite.server import EtcdServer
 from kubelite.pb.etcdserverpb import rpc_pb2
+from kubelite.waiting import until
 
 
 def config(data_dir: Path, *flags: str) -> EtcdConfig:
@@ -39,14 +40,6 @@ class RecordingWal:
         self._persist(hs, entries, snap)
         if entries:
             self.appends.append(len(entries))
-
-
-async def wait_for(condition, what: str, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def test_concurrent_writes_share_fsyncs_and_all_survive_a_restart(tmp_path):
@@ -85,7 +78,7 @@ def test_a_failed_fsync_is_retried_new_writes_are_refused_meanwhile_and_nothing_
             await server.put(rpc_pb2.PutRequest(key=b"before", value=b"1"))
             recording.fail_next = 3
             stalled = asyncio.create_task(server.put(rpc_pb2.PutRequest(key=b"stalled", value=b"2")))
-            await wait_for(lambda: recording.failed >= 1, "the first failed write")
+            await until(lambda: recording.failed >= 1, "the first failed write")
             with pytest.raises(EtcdError, match="No space left on device"):
                 await server.put(rpc_pb2.PutRequest(key=b"refused", value=b"x"))
             await stalled  # acknowledged only once it is durable
@@ -118,7 +111,7 @@ def test_leases_expire_through_the_log_on_the_members_clock(tmp_path):
             now[0] += 4
             assert server.store.get(b"leased") is not None, "the keep-alive renewed it"
             now[0] += 2
-            await wait_for(lambda: server.store.get(b"leased") is None, "the expired lease to delete its key")
+            await until(lambda: server.store.get(b"leased") is None, "the expired lease to delete its key")
             assert lease.ID not in server.store.leases
             assert (await server.lease_keep_alive(lease.ID)).TTL == 0
             ttl = await server.lease_time_to_live(rpc_pb2.LeaseTimeToLiveRequest(ID=lease.ID))
@@ -136,7 +129,7 @@ def test_snapshots_are_taken_every_snapshot_count_entries(tmp_path):
         try:
             for i in range(12):
                 await server.put(rpc_pb2.PutRequest(key=b"s%d" % i, value=b"v"))
-            await wait_for(
+            await until(
                 lambda: len(list((tmp_path / "member" / "raft" / "snap").glob("*.snap"))) == 1, "a snapshot"
             )
         finally:

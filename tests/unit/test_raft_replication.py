@@ -138,3 +138,41 @@ def test_follower_rejection_backs_off_next_to_its_last_index() -> None:
     net.tick(1)
     assert net.raft(3).log.last_index() == net.raft(1).log.last_index()
     assert net.raft(1).prs[3].match == net.raft(1).log.last_index()
+
+
+def test_proposals_stepped_together_go_to_each_follower_in_one_append() -> None:
+    net = Network([1, 2, 3])
+    net.campaign(1)
+    net.sent.clear()
+    net.nodes[3].propose(b"a", b"b", b"c")  # a follower forwards them as one MsgProp
+    net.stabilize()
+    props = [m for m in net.sent if m.type is MessageType.PROP]
+    assert len(props) == 1 and len(props[0].entries) == 3
+    for follower in (2, 3):
+        apps = [m for m in net.sent if m.type is MessageType.APP and m.to == follower and m.entries]
+        assert [len(m.entries) for m in apps] == [3]
+    assert all(net.data_applied(i) == [b"a", b"b", b"c"] for i in (1, 2, 3))
+
+
+def test_a_commit_is_sent_once_per_ready_and_only_to_followers_that_lack_it() -> None:
+    net = Network([1, 2, 3])
+    net.campaign(1)
+    leader = net.raft(1)
+    net.nodes[1].propose(b"x")
+    net.handle_ready(1)  # persists x and sends it to 2 and 3
+    apps, net.queue = net.queue, []
+    for app in apps:
+        net.nodes[app.to].step(app)
+        net.handle_ready(app.to)  # each follower appends x and acks it
+    acks, net.queue = net.queue, []
+    assert sorted(m.frm for m in acks if m.type is MessageType.APP_RESP) == [2, 3]
+    for ack in acks:
+        net.nodes[1].step(ack)
+    assert leader.log.committed == leader.log.last_index()
+    rd = net.nodes[1].ready()
+    commits = [m for m in rd.messages if m.type is MessageType.APP]
+    assert sorted(m.to for m in commits) == [2, 3]  # one empty append each, not one per ack
+    assert all(not m.entries and m.commit == leader.log.committed for m in commits)
+    net.nodes[1].advance(rd)
+    leader.appends_pending = True  # nothing new since: no follower is owed an append
+    assert [m for m in net.nodes[1].ready().messages if m.type is MessageType.APP] == []

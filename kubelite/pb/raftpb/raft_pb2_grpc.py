@@ -4,7 +4,6 @@
 import grpc
 import warnings
 
-from kubelite.pb.raftpb import raft_pb2 as raftpb_dot_raft__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -24,75 +23,3 @@ if _version_not_supported:
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
-
-
-class RaftStub:
-    """Missing associated documentation comment in .proto file."""
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.Send = channel.unary_unary(
-                '/raftpb.Raft/Send',
-                request_serializer=raftpb_dot_raft__pb2.MessageBatch.SerializeToString,
-                response_deserializer=raftpb_dot_raft__pb2.Ack.FromString,
-                _registered_method=True)
-
-
-class RaftServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Send(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_RaftServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'Send': grpc.unary_unary_rpc_method_handler(
-                    servicer.Send,
-                    request_deserializer=raftpb_dot_raft__pb2.MessageBatch.FromString,
-                    response_serializer=raftpb_dot_raft__pb2.Ack.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'raftpb.Raft', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('raftpb.Raft', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class Raft:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def Send(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/raftpb.Raft/Send',
-            raftpb_dot_raft__pb2.MessageBatch.SerializeToString,
-            raftpb_dot_raft__pb2.Ack.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)

@@ -1,0 +1,133 @@
+"""The peer transport on loopback: batches arrive in order over one connection, refusals reach
+the sender, and an unreachable peer is reported to Raft (snapshots as failed) until it returns."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from etcdlite.raft.transport import PeerTransport
+from kubelite.pb.raftpb import raft_pb2
+from kubelite.waiting import until
+
+CLUSTER = 0xC1
+
+
+@dataclass
+class Member:
+    """A transport plus everything its callbacks told the driver."""
+
+    id: int
+    cluster_id: int = CLUSTER
+    delivered: list[tuple[int, int]] = field(default_factory=list)  # (sender, message index)
+    unreachable: list[int] = field(default_factory=list)
+    snapshots: list[tuple[int, bool]] = field(default_factory=list)
+    removed: int = 0
+    transport: PeerTransport | None = None
+    url: str = ""
+
+    async def start(self, port: int = 0) -> Member:
+        self.transport = PeerTransport(
+            self.id,
+            self.cluster_id,
+            lambda sender, msgs: self.delivered.extend((sender, m.index) for m in msgs),
+            self.unreachable.append,
+            lambda peer, ok: self.snapshots.append((peer, ok)),
+            self._on_removed,
+        )
+        [address] = await self.transport.start([(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")])
+        self.url = f"http://{address}"
+        return self
+
+    def _on_removed(self) -> None:
+        self.removed += 1
+
+    def send(self, to: int, index: int, kind: int = raft_pb2.MsgApp) -> None:
+        message = raft_pb2.Message(type=kind, to=to, index=index)
+        setattr(message, "from", self.id)
+        assert self.transport is not None
+        self.transport.send(message)
+
+    async def stop(self) -> None:
+        assert self.transport is not None
+        await self.transport.stop()
+
+
+def run(scenario) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_messages_arrive_in_order_and_in_few_batches() -> None:
+    async def scenario() -> None:
+        a, b = await Member(1).start(), await Member(2).start()
+        try:
+            a.transport.set_peer(2, [b.url])
+            for i in range(2000):
+                a.send(2, i)
+            await until(lambda: len(b.delivered) == 2000, "2000 messages at member 2")
+            assert b.delivered == [(1, i) for i in range(2000)]
+            assert a.unreachable == []
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(scenario)
+
+
+def test_a_peer_that_is_down_is_reported_unreachable_and_is_redialed_when_it_returns() -> None:
+    async def scenario() -> None:
+        a, b = await Member(1).start(), await Member(2).start()
+        url = b.url
+        await b.stop()
+        try:
+            a.transport.set_peer(2, [url])
+            a.send(2, 1)
+            a.send(2, 2, raft_pb2.MsgSnap)
+            await until(lambda: (2, False) in a.snapshots, "the snapshot to member 2 to be reported failed")
+            assert 2 in a.unreachable
+            b = await Member(2).start(port=int(url.rsplit(":", 1)[1]))  # back on the same address
+
+            def delivered() -> bool:
+                a.send(2, 3, raft_pb2.MsgSnap)
+                return (1, 3) in b.delivered
+
+            await until(delivered, "member 1 to reach member 2 again", timeout=10, interval=0.1)
+            await until(lambda: (2, True) in a.snapshots, "a snapshot to member 2 to be reported sent")
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(scenario)
+
+
+def test_a_member_of_another_cluster_is_refused() -> None:
+    async def scenario() -> None:
+        a, b = await Member(1, cluster_id=0xBAD).start(), await Member(2).start()
+        try:
+            a.transport.set_peer(2, [b.url])
+            a.send(2, 1)
+            await until(lambda: 2 in a.unreachable, "member 2 to be reported unreachable")
+            assert b.delivered == [] and a.removed == 0
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(scenario)
+
+
+def test_a_removed_member_is_told_so_even_on_an_open_connection() -> None:
+    async def scenario() -> None:
+        a, b = await Member(1).start(), await Member(2).start()
+        try:
+            a.transport.set_peer(2, [b.url])
+            a.send(2, 1)
+            await until(lambda: b.delivered == [(1, 1)], "the first message at member 2")
+            b.transport.remove_peer(1)
+            a.send(2, 2)
+            await until(lambda: a.removed, "member 1 to learn that it was removed")
+            assert b.delivered == [(1, 1)]
+        finally:
+            await a.stop()
+            await b.stop()
+
+    run(scenario)
