@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from google.protobuf.message import Message
+from sortedcontainers import SortedList
 
 from etcdlite import errors
 from etcdlite import request as requests
@@ -107,16 +108,16 @@ class StoreSnapshot:
     changes: list[KeyRecord]
 
 
-def key_span(keys: list[bytes], key: bytes, range_end: bytes) -> tuple[int, int]:
+def key_span(keys: SortedList, key: bytes, range_end: bytes) -> tuple[int, int]:
     """Indexes [lo, hi) of a sorted key list selected by etcd's key/range_end conventions."""
     if not range_end:
-        lo = bisect.bisect_left(keys, key)
+        lo = keys.bisect_left(key)
         return lo, lo + 1 if lo < len(keys) and keys[lo] == key else lo
     if range_end == b"\x00":
-        return bisect.bisect_left(keys, key), len(keys)
+        return keys.bisect_left(key), len(keys)
     if key >= range_end:
         return 0, 0
-    return bisect.bisect_left(keys, key), bisect.bisect_left(keys, range_end)
+    return keys.bisect_left(key), keys.bisect_left(range_end)
 
 
 def in_span(key: bytes, start: bytes, range_end: bytes) -> bool:
@@ -148,8 +149,9 @@ class MvccStore:
         self.leases: dict[int, int] = {}
         self._lease_keys: dict[int, set[bytes]] = {}
         self._history: dict[bytes, list[KeyRecord]] = {}
-        self._all_keys: list[bytes] = []  # sorted; keys with any retained record
-        self._live_keys: list[bytes] = []  # sorted; keys that exist at the current revision
+        # SortedList: a key is added in O(log n), where a plain list's insort moves half the keys
+        self._all_keys = SortedList()  # keys with any retained record
+        self._live_keys = SortedList()  # keys that exist at the current revision
         self._changes: list[Change] = []
         # set while one write request is being applied
         self._pending: list[Change] | None = None
@@ -261,7 +263,7 @@ class MvccStore:
         try:
             for key in sorted(self._lease_keys[req.ID]):
                 self._delete_key(key)
-                self._live_keys.pop(bisect.bisect_left(self._live_keys, key))
+                self._live_keys.remove(key)
         finally:
             self._end_write()
         del self.leases[req.ID]
@@ -328,11 +330,11 @@ class MvccStore:
             record = KeyRecord(key, revision, revision, 1, value, lease)
         if history is None:
             self._history[key] = [record]
-            bisect.insort(self._all_keys, key)
+            self._all_keys.add(key)
         else:
             history.append(record)
         if prev is None:
-            bisect.insort(self._live_keys, key)
+            self._live_keys.add(key)
         elif prev.lease and prev.lease != lease:
             self._lease_keys[prev.lease].discard(key)
         if lease and (prev is None or prev.lease != lease):
@@ -402,11 +404,11 @@ class MvccStore:
                 del self._history[key]
                 emptied += 1
         if emptied > 64:
-            self._all_keys = [k for k in self._all_keys if k in self._history]
+            self._all_keys = SortedList(k for k in self._all_keys if k in self._history)
         elif emptied:
             for key in touched:
                 if key not in self._history:
-                    self._all_keys.pop(bisect.bisect_left(self._all_keys, key))
+                    self._all_keys.remove(key)
         self._changes = self._changes[drop:]
         self.compact_revision = revision
 
@@ -557,8 +559,8 @@ class MvccStore:
                 prev = records[-1]
                 records.append(record)
                 changes.append(Change(record, prev if prev.live else None))
-        store._all_keys = sorted(history)
-        store._live_keys = [k for k in store._all_keys if history[k][-1].live]
+        store._all_keys = SortedList(history)
+        store._live_keys = SortedList(k for k in store._all_keys if history[k][-1].live)
         for key in store._live_keys:
             lease = history[key][-1].lease
             if lease:

@@ -68,6 +68,9 @@ from kubelite.pb.raftpb import raft_pb2
 log = logging.getLogger(__name__)
 
 TIMEOUT = Failure(Code.UNAVAILABLE, "etcdserver: request timed out")
+TIMEOUT_LEADER_FAIL = Failure(
+    Code.UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure"
+)
 MEMBER_EXISTS = Failure(Code.FAILED_PRECONDITION, "etcdserver: member ID already exist")
 PEER_URL_EXISTS = Failure(Code.FAILED_PRECONDITION, "etcdserver: Peer URLs already exists")
 UNHEALTHY = Failure(Code.UNAVAILABLE, "etcdserver: unhealthy cluster")
@@ -97,6 +100,14 @@ class StateMachine(Protocol):
     def restore(self, snap: StoreSnapshot) -> None: ...
 
     def leadership_changed(self, is_leader: bool) -> None: ...
+
+
+def timeout_failure(started: float, elected: float, election_timeout: float) -> Failure:
+    """etcd's parseProposeCtxErr: a proposal made while the previous leader was failing (within two
+    election timeouts before this member saw the current leader elected) was most likely lost with it."""
+    if elected - 2 * election_timeout < started < elected:
+        return TIMEOUT_LEADER_FAIL
+    return TIMEOUT
 
 
 def encode_snapshot_data(members: raft_pb2.MemberSet, store: StoreSnapshot) -> bytes:
@@ -160,6 +171,7 @@ class RaftDriver:
         self._inputs = _Inputs()
         self._wake = asyncio.Event()
         self._leader_known = asyncio.Event()
+        self._leader_elected_at = 0.0  # monotonic time this member last saw a new leader
         self._request_ids = itertools.count(self._rng.getrandbits(40) << 20)
         self._pending: dict[int, asyncio.Future[Applied | None]] = {}
         self._deadlines: deque[tuple[float, int]] = deque()  # (when, request id) of proposals, in order
@@ -373,9 +385,12 @@ class RaftDriver:
         now = time.monotonic()
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
-            future = self._pending.pop(deadlines.popleft()[1], None)
+            deadline, request_id = deadlines.popleft()
+            future = self._pending.pop(request_id, None)
             if future is not None and not future.done():
-                future.set_exception(TIMEOUT())
+                started = deadline - self.request_timeout
+                election = self.config.election_timeout_ms / 1000
+                future.set_exception(timeout_failure(started, self._leader_elected_at, election)())
 
     async def read_barrier(self) -> None:
         """Linearizable reads: wait until this member applied everything committed before the call."""
@@ -582,6 +597,7 @@ class RaftDriver:
         was_leader = self.is_leader
         if soft.lead != self.lead:
             if soft.lead:
+                self._leader_elected_at = time.monotonic()
                 log.info("member %016x sees leader %016x at term %d", self.id, soft.lead, self.term)
             else:
                 log.info("member %016x lost its leader", self.id)

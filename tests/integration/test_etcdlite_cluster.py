@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from etcdlite.raftdriver import TIMEOUT, TIMEOUT_LEADER_FAIL
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.integration.etcd_helpers import (
     START_TIMEOUT,
@@ -297,6 +298,22 @@ def test_paused_follower_loses_no_acknowledged_write(cluster):
     cluster.restart(other)
     for i in acknowledged:
         assert get(other, f"/p/{i}") == str(i).encode(), i
+
+
+def test_a_write_lost_with_a_paused_leader_is_answered_with_etcds_timeout(cluster):
+    cluster.start()
+    leader = cluster.leader()
+    follower = next(m for m in cluster.members if m is not leader)
+    leader.signal(signal.SIGSTOP)
+    try:
+        # forwarded to the paused leader, then lost when the other two elect a new one
+        with pytest.raises(grpc.RpcError) as failed:
+            put(follower, "/lost", "x", timeout=15.0)
+    finally:
+        leader.signal(signal.SIGCONT)
+    assert failed.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert failed.value.details() in (TIMEOUT().message, TIMEOUT_LEADER_FAIL().message), failed.value
+    put_eventually(cluster, "/after", "y")  # and the cluster goes on
 
 
 def test_every_acknowledged_write_survives_sigkill_of_the_whole_cluster(cluster):
