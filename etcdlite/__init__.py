@@ -1,7 +1,10 @@
-"""etcdlite: the cluster's store, an etcd v3 API server written in Python.
+"""etcdlite: the cluster's store, an etcd v3 API server written in Python, replicated by Raft.
 
 Modules, from the inside out: `mvcc` (the pure MVCC state machine), `request` (write requests
-as log entries), `wal` and `snapshot` (durability on disk), `lessor`, `compactor` and `watch`
-(pure policies around the store), `server` (the member: log driver, background loops),
-`grpc_api` (the etcd v3 gRPC services), `config` (etcd's flags) and `__main__` (the process).
+as log entries), `raft/` (the pure Raft core, its durable log and the peer transport: raftpb
+frames over one TCP stream per peer), `raftdriver` (the one task that steps the core, persists,
+sends and applies), `snapshot` (the store's snapshot encoding), `lessor`, `compactor` and
+`watch` (pure policies around the store), `server` (the member), `grpc_api` (the etcd v3 gRPC
+services), `config` (etcd's flags) and `__main__` (the process). `wal` keeps the framing both
+logs share and reads the single-member log of earlier versions, which a member migrates.
 """

@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from etcdlite import identity
 from etcdlite import request as requests
 from etcdlite.config import ConfigError, EtcdConfig, parse_flags, with_bound_port
 from etcdlite.grpc_api import ListenError, start_grpc_server
@@ -38,6 +39,7 @@ _STARTUP_ERRORS = (
     WalCorruptError,
     SnapshotCorruptError,
     SnapshotFileCorruptError,
+    identity.IdentityCorruptError,
     PeerListenError,
     DataDirInUseError,
     ListenError,
@@ -107,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        return asyncio.run(run(config))
+        return asyncio.run(run(identity.recorded(config)))
     except _STARTUP_ERRORS as exc:
         log.error("%s", exc)
         return 1

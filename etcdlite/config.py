@@ -65,10 +65,15 @@ class EtcdConfig:
     heartbeat_interval_ms: int
     election_timeout_ms: int
     log_level: str
+    # what the data dir recorded (etcdlite.identity), which wins over the flags; 0 when nothing is
+    recorded_member_id: int = 0
+    recorded_cluster_id: int = 0
 
     @property
     def member_id(self) -> int:
         """Stable non-zero id from the peer URLs and cluster token, as etcd derives it."""
+        if self.recorded_member_id:
+            return self.recorded_member_id
         return peer_member_id(self.initial_advertise_peer_urls, self.initial_cluster_token)
 
     @property
@@ -82,6 +87,8 @@ class EtcdConfig:
     @property
     def cluster_id(self) -> int:
         """From every initial member's id and the token, so all members of a new cluster agree."""
+        if self.recorded_cluster_id:
+            return self.recorded_cluster_id
         ids = b"".join(i.to_bytes(8, "big") for i in sorted(self.initial_members))
         return _id_from(ids + self.initial_cluster_token.encode())
 

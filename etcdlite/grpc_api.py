@@ -18,7 +18,6 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
-from etcdlite import errors
 from etcdlite.errors import EtcdError
 from etcdlite.server import EtcdServer
 from etcdlite.watch import WatchStream
@@ -31,9 +30,6 @@ Context = grpc.aio.ServicerContext
 
 # etcd's grpcOverheadBytes: room for gRPC framing on top of --max-request-bytes.
 GRPC_OVERHEAD_BYTES = 512 * 1024
-UPDATE_UNSUPPORTED = errors.Failure(
-    errors.Code.UNIMPLEMENTED, "etcdlite: MemberUpdate and MemberPromote are not supported"
-)
 MAX_SEND_BYTES = 2**31 - 1
 
 
@@ -196,17 +192,12 @@ class ClusterServicer(rpc_pb2_grpc.ClusterServicer):
     async def MemberUpdate(
         self, request: rpc_pb2.MemberUpdateRequest, context: Context
     ) -> rpc_pb2.MemberUpdateResponse:
-        await self._refuse_change(request.ID, context)
+        return await _answer(context, self._server.member_update(request))
 
     async def MemberPromote(
         self, request: rpc_pb2.MemberPromoteRequest, context: Context
     ) -> rpc_pb2.MemberPromoteResponse:
-        await self._refuse_change(request.ID, context)
-
-    async def _refuse_change(self, member_id: int, context: Context) -> NoReturn:
-        if member_id not in {m.ID for m in self._server.member_list()}:
-            await _abort(context, errors.MEMBER_NOT_FOUND())
-        await _abort(context, UPDATE_UNSUPPORTED())
+        return await _answer(context, self._server.member_promote(request))
 
 
 class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):

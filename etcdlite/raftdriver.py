@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from etcdlite import errors
+from etcdlite import errors, identity
 from etcdlite import request as requests
 from etcdlite import snapshot as store_snapshots
 from etcdlite.config import EtcdConfig, peer_member_id
@@ -78,6 +78,11 @@ NOT_LEADER = Failure(Code.FAILED_PRECONDITION, "etcdserver: not leader")
 NOT_ENOUGH_STARTED = Failure(
     Code.FAILED_PRECONDITION, "etcdserver: re-configuration failed due to not enough started members"
 )
+NOT_LEARNER = Failure(Code.FAILED_PRECONDITION, "etcdserver: can only promote a learner member")
+LEARNER_NOT_READY = Failure(
+    Code.FAILED_PRECONDITION, "etcdserver: can only promote a learner member which is in sync with leader"
+)
+LEARNER_READY_FRACTION = 0.9  # etcd's readyPercent: a learner holding 90% of the leader's log
 READ_INDEX_RETRY = 0.5  # etcd's readIndexRetryTime
 _ENVELOPE = struct.Struct("<BQQ")
 _LENGTH = struct.Struct("<I")
@@ -85,7 +90,8 @@ _LENGTH = struct.Struct("<I")
 
 class EntryKind(enum.IntEnum):
     REQUEST = 1
-    MEMBER_ATTRIBUTES = 2
+    MEMBER_ATTRIBUTES = 2  # a member's name and client URLs (etcd's publish)
+    MEMBER_PEER_URLS = 3  # a member's new peer URLs (etcd's MemberUpdate)
 
 
 class StateMachine(Protocol):
@@ -150,7 +156,9 @@ class RaftDriver:
         self.id = config.member_id
         self._machine = machine
         self._rng = rng or random.Random()
-        self.cluster_id = config.cluster_id if config.initial_cluster_state == "new" else 0
+        known = config.initial_cluster_state == "new" or config.recorded_cluster_id
+        self.cluster_id = config.cluster_id if known else 0
+        self._recorded_cluster_id = config.recorded_cluster_id if config.recorded_member_id == self.id else -1
         self.durable: DurableStorage | None = None
         self.node: RawNode | None = None
         self.transport = PeerTransport(
@@ -196,8 +204,11 @@ class RaftDriver:
         durable = await asyncio.to_thread(DurableStorage, raft_dir, self.config.snapshot_catchup_entries)
         self.durable = durable
         recovered = durable.recovered
-        for member_id, (name, urls) in self.config.initial_members.items():
-            self.members[member_id] = rpc_pb2.Member(ID=member_id, name=name, peerURLs=list(urls))
+        fresh = recovered.snapshot is None and not recovered.entries and recovered.hard_state.term == 0
+        if fresh:  # later starts ignore --initial-cluster, as etcd does: the log knows the members
+            for member_id, (name, urls) in self.config.initial_members.items():
+                self.members[member_id] = rpc_pb2.Member(ID=member_id, name=name, peerURLs=list(urls))
+        await self._record_identity()
         if recovered.snapshot is not None:
             members, store = decode_snapshot_data(recovered.snapshot.data)
             self._set_members(members)
@@ -205,7 +216,6 @@ class RaftDriver:
             self.applied = self.snapshot_index = recovered.snapshot.metadata.index
             self.conf_state = recovered.snapshot.metadata.conf_state
         self.term = recovered.hard_state.term
-        fresh = recovered.snapshot is None and not recovered.entries and recovered.hard_state.term == 0
         election_ticks = max(2, self.config.election_timeout_ms // self.config.heartbeat_interval_ms)
         self.node = RawNode(
             Config(
@@ -303,9 +313,27 @@ class RaftDriver:
 
     # ------------------------------------------------------------------ inputs from other tasks
 
+    async def _record_identity(self) -> None:
+        """Keep this member's ID and its cluster's in the data dir once known (etcdlite.identity)."""
+        if self._recorded_cluster_id == self.cluster_id:
+            return
+        await asyncio.to_thread(identity.record, self.config.data_dir, self.id, self.cluster_id)
+        self._recorded_cluster_id = self.cluster_id
+
+    async def _record_joined_cluster(self) -> None:
+        try:
+            await self._record_identity()
+        except OSError:
+            log.exception(
+                "cannot record the cluster this member joined; it will learn it again after a restart"
+            )
+
     def _deliver(self, sender: int, messages: Sequence[raft_pb2.Message]) -> None:
-        if self.cluster_id == 0:
+        if self.cluster_id == 0 and self.transport.cluster_id:
             self.cluster_id = self.transport.cluster_id
+            self._tasks.append(
+                asyncio.create_task(self._record_joined_cluster(), name="raft-record-identity")
+            )
         for pb in messages:
             try:
                 self._inputs.messages.append(codec.message_from_pb(pb))
@@ -430,6 +458,34 @@ class RaftDriver:
         kind = ConfChangeType.ADD_LEARNER_NODE if is_learner else ConfChangeType.ADD_NODE
         await self._change_membership(ConfChange(kind, member_id, member.SerializeToString()))
         return self.members.get(member_id, member)
+
+    async def promote_member(self, member_id: int) -> None:
+        """etcd's PromoteMember: a learner becomes a voter once it holds 90% of the leader's log.
+        Only the leader knows how far a learner got: elsewhere this raises NOT_LEADER."""
+        member = self.members.get(member_id)
+        if member is None:
+            raise errors.MEMBER_NOT_FOUND()
+        if not member.isLearner:
+            raise NOT_LEARNER()
+        if not self.is_leader or self.node is None:
+            raise NOT_LEADER()
+        progress = self.node.raft.prs
+        learner = progress.get(member_id)
+        if learner is None or learner.match < LEARNER_READY_FRACTION * progress[self.id].match:
+            raise LEARNER_NOT_READY()
+        voter = rpc_pb2.Member(ID=member_id, name=member.name, peerURLs=member.peerURLs)
+        await self._change_membership(
+            ConfChange(ConfChangeType.ADD_NODE, member_id, voter.SerializeToString())
+        )
+
+    async def update_member(self, member_id: int, peer_urls: Sequence[str]) -> None:
+        """etcd's UpdateMember: new peer URLs for a member, replicated like any write."""
+        if member_id not in self.members:
+            raise errors.MEMBER_NOT_FOUND()
+        if any(set(m.peerURLs) & set(peer_urls) for i, m in self.members.items() if i != member_id):
+            raise PEER_URL_EXISTS()
+        update = rpc_pb2.Member(ID=member_id, peerURLs=list(peer_urls))
+        await self._propose(EntryKind.MEMBER_PEER_URLS, update.SerializeToString())
 
     async def remove_member(self, member_id: int) -> None:
         if member_id not in self.members:
@@ -651,6 +707,8 @@ class RaftDriver:
             else:
                 if kind == EntryKind.MEMBER_ATTRIBUTES:
                     self._apply_attributes(rpc_pb2.Member.FromString(payload))
+                elif kind == EntryKind.MEMBER_PEER_URLS:
+                    self._apply_peer_urls(rpc_pb2.Member.FromString(payload))
                 else:
                     log.warning("entry %d has unknown kind %d; applying nothing", entry.index, kind)
                 self._machine.apply_nothing(entry.index)
@@ -698,6 +756,15 @@ class RaftDriver:
         member.name = attributes.name
         del member.clientURLs[:]
         member.clientURLs.extend(attributes.clientURLs)
+
+    def _apply_peer_urls(self, update: rpc_pb2.Member) -> None:
+        member = self.members.get(update.ID)
+        if member is None:
+            return  # removed meanwhile
+        del member.peerURLs[:]
+        member.peerURLs.extend(update.peerURLs)
+        self.transport.set_peer(update.ID, member.peerURLs)
+        log.info("member %016x now has peer URLs %s", update.ID, ",".join(member.peerURLs))
 
     def _install_snapshot(self, snap: Snapshot) -> None:
         members, store = decode_snapshot_data(snap.data)

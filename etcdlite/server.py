@@ -38,7 +38,7 @@ from etcdlite.config import EtcdConfig
 from etcdlite.errors import EtcdError
 from etcdlite.lessor import Lessor
 from etcdlite.mvcc import Applied, MvccStore, StoreSnapshot
-from etcdlite.raftdriver import RaftDriver
+from etcdlite.raftdriver import NOT_LEADER, RaftDriver
 from etcdlite.wal import WriteAheadLog, fsync_dir
 from etcdlite.watch import Send, WatchHub, WatchStream
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
@@ -360,8 +360,9 @@ class EtcdServer:
         ttl = self.lessor.renew(lease_id, self._clock()) if lease_id in self.store.leases else 0
         return rpc_pb2.LeaseKeepAliveResponse(header=self.header(), ID=lease_id, TTL=ttl)
 
-    def _leader_stub(self) -> rpc_pb2_grpc.LeaseStub:
-        """A client connection to the leader's first client URL (etcd forwards lease calls too)."""
+    def _leader_channel(self) -> grpc.aio.Channel:
+        """A client connection to the leader's first client URL (etcd forwards lease calls and
+        learner promotions to the leader too)."""
         leader = self.raft.members.get(self.raft.lead)
         if leader is None or not leader.clientURLs:
             raise errors.NO_LEADER()
@@ -370,7 +371,10 @@ class EtcdServer:
         if channel is None:
             channel = grpc.aio.insecure_channel(target)
             self._leader_channels[target] = channel
-        return rpc_pb2_grpc.LeaseStub(channel)
+        return channel
+
+    def _leader_stub(self) -> rpc_pb2_grpc.LeaseStub:
+        return rpc_pb2_grpc.LeaseStub(self._leader_channel())
 
     async def _forward_keep_alive(self, lease_id: int) -> rpc_pb2.LeaseKeepAliveResponse:
         await self.raft.wait_for_leader()
@@ -458,6 +462,31 @@ class EtcdServer:
             raise errors.MEMBER_NOT_FOUND()
         await self.raft.transfer_leadership(request.targetID)
         return rpc_pb2.MoveLeaderResponse(header=self.header())
+
+    async def member_promote(self, request: rpc_pb2.MemberPromoteRequest) -> rpc_pb2.MemberPromoteResponse:
+        await self.raft.wait_for_leader()
+        try:
+            await self.raft.promote_member(request.ID)
+        except EtcdError as exc:
+            if exc.message != NOT_LEADER.message:
+                raise
+            return await self._forward_promote(request)
+        return rpc_pb2.MemberPromoteResponse(header=self.header(), members=self.member_list())
+
+    async def _forward_promote(self, request: rpc_pb2.MemberPromoteRequest) -> rpc_pb2.MemberPromoteResponse:
+        stub = rpc_pb2_grpc.ClusterStub(self._leader_channel())
+        try:
+            return await stub.MemberPromote(request, timeout=self.raft.request_timeout)
+        except grpc.aio.AioRpcError as exc:
+            log.info("forwarding a member promotion to the leader failed: %s", exc.details())
+            code = errors.Code.__members__.get(exc.code().name, errors.Code.UNAVAILABLE)
+            raise EtcdError(code, exc.details() or "") from None
+
+    async def member_update(self, request: rpc_pb2.MemberUpdateRequest) -> rpc_pb2.MemberUpdateResponse:
+        if not request.peerURLs:
+            raise EtcdError(errors.Code.INVALID_ARGUMENT, "etcdserver: member peer URLs are not provided")
+        await self.raft.update_member(request.ID, list(request.peerURLs))
+        return rpc_pb2.MemberUpdateResponse(header=self.header(), members=self.member_list())
 
     async def member_remove(self, request: rpc_pb2.MemberRemoveRequest) -> rpc_pb2.MemberRemoveResponse:
         await self.raft.remove_member(request.ID)

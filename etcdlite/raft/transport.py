@@ -234,7 +234,7 @@ class PeerTransport:
         self._removed: set[int] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.Server] = []
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._header = raft_pb2.MessageBatch(cluster_id=cluster_id)
         setattr(self._header, "from", member_id)
 
@@ -270,7 +270,7 @@ class PeerTransport:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        self._connections[task] = writer
         try:
             hello = raft_pb2.MessageBatch.FromString(await read_frame(reader))
             error = self._admit(hello)
@@ -288,7 +288,7 @@ class PeerTransport:
         except DecodeError as exc:
             log.warning("closing a peer connection that sent a bad frame: %s", exc)
         finally:
-            self._connections.discard(task)
+            self._connections.pop(task, None)
             _close(writer)
 
     def set_peer(self, peer_id: int, urls: Sequence[str]) -> None:
@@ -330,8 +330,10 @@ class PeerTransport:
         servers, self._servers = self._servers, []
         for server in servers:
             server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        # closing a connection ends its reader at once (cancelling it would log an error in 3.11)
+        connections = list(self._connections.items())
+        for _, writer in connections:
+            _close(writer)
+        await asyncio.gather(*(task for task, _ in connections), return_exceptions=True)
         for server in servers:
             await server.wait_closed()

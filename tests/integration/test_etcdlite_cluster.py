@@ -371,6 +371,68 @@ def test_member_add_then_join_then_remove(cluster, tmp_path):
         new.kill()
 
 
+def test_a_learner_joins_is_promoted_through_a_follower_and_moves_its_peer_url(cluster, tmp_path):
+    cluster.start()
+    m1 = cluster.members[0]
+    put(m1, "/existing", "yes")
+    new = Member("m4", _free_port(), _free_port(), tmp_path / "m4.etcd", tmp_path)
+    added = etcdctl(m1.address, "member", "add", "m4", "--learner", f"--peer-urls={new.peer_url}")
+    assert "Member" in added.stdout and "added" in added.stdout, added.stdout
+    listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+    [m4] = [m for m in listing["members"] if m["peerURLs"] == [new.peer_url]]
+    assert m4.get("isLearner") is True, m4
+    member_id = f"{m4['ID']:x}"
+    not_ready = etcdctl(m1.address, "member", "promote", member_id, check=False)
+    assert not_ready.returncode != 0
+    assert "can only promote a learner member which is in sync with leader" in not_ready.stderr, not_ready
+    new.start(cluster.initial_cluster([*cluster.members, new]), state="existing")
+    try:
+        cluster.await_serving(new)
+        wait_until(
+            lambda: get(new, "/existing", serializable=True) == b"yes",
+            10.0,
+            "the learner to replicate the log",
+            seen=lambda: new.log()[-2000:],
+        )
+        leader = cluster.leader(cluster.members[:3])
+        follower = next(m for m in cluster.members[:3] if m is not leader)
+        promoted = etcdctl(follower.address, "member", "promote", member_id)  # forwarded to the leader
+        assert f"Member {member_id} promoted in cluster" in promoted.stdout, promoted.stdout
+        listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+        [m4] = [m for m in listing["members"] if m["ID"] == int(member_id, 16)]
+        assert not m4.get("isLearner"), m4
+        voter = etcdctl(m1.address, "member", "promote", f"{leader_id(leader):x}", check=False)
+        assert "can only promote a learner member" in voter.stderr, voter
+
+        # a new peer URL for m4, replicated; m4 restarted there catches up with a new write
+        taken = etcdctl(m1.address, "member", "update", member_id, f"--peer-urls={m1.peer_url}", check=False)
+        assert "Peer URLs already exists" in taken.stderr, taken
+        new.kill()
+        new.peer_port = _free_port()
+        etcdctl(m1.address, "member", "update", member_id, f"--peer-urls={new.peer_url}")
+        listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+        assert [m["peerURLs"] for m in listing["members"] if m["ID"] == int(member_id, 16)] == [
+            [new.peer_url]
+        ]
+        put(m1, "/moved", "yes")
+        new.start(cluster.initial_cluster([*cluster.members, new]), state="existing")
+        cluster.await_serving(new)
+        wait_until(
+            lambda: get(new, "/moved", serializable=True) == b"yes",
+            10.0,
+            "m4 to catch up on its new peer URL",
+            seen=lambda: new.log()[-2000:],
+        )
+    finally:
+        new.kill()
+
+
+def leader_id(member: Member) -> int:
+    answer = status(member)
+    assert answer is not None, f"{member.name} does not answer Status"
+    return answer.header.member_id
+
+
 def test_lease_calls_through_a_follower_and_move_leader(cluster):
     cluster.start()
     leader = cluster.leader()
