@@ -334,6 +334,18 @@ def test_every_acknowledged_write_survives_sigkill_of_the_whole_cluster(cluster)
             assert get(member, key) == value, (member.name, key)
 
 
+def join(cluster: Cluster, member: Member, key: str, value: bytes) -> None:
+    """Start a member added by `member add` (or restart it) and wait until it replicated `key`."""
+    member.start(cluster.initial_cluster([*cluster.members, member]), state="existing")
+    cluster.await_serving(member)
+    wait_until(
+        lambda: get(member, key, serializable=True) == value,
+        10.0,
+        f"{member.name} to replicate {key}",
+        seen=lambda: member.log()[-2000:],
+    )
+
+
 def test_member_add_then_join_then_remove(cluster, tmp_path):
     cluster.start()
     m1 = cluster.members[0]
@@ -341,15 +353,8 @@ def test_member_add_then_join_then_remove(cluster, tmp_path):
     new = Member("m4", _free_port(), _free_port(), tmp_path / "m4.etcd", tmp_path)
     added = etcdctl(m1.address, "member", "add", "m4", f"--peer-urls={new.peer_url}")
     assert 'ETCD_INITIAL_CLUSTER_STATE="existing"' in added.stdout, added.stdout
-    new.start(cluster.initial_cluster([*cluster.members, new]), state="existing")
     try:
-        cluster.await_serving(new)
-        wait_until(
-            lambda: get(new, "/existing", serializable=True) == b"yes",
-            10.0,
-            "the new member to replicate the log",
-            seen=lambda: new.log()[-2000:],
-        )
+        join(cluster, new, "/existing", b"yes")
         assert get(new, "/existing") == b"yes"
         listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
         m4 = [m for m in listing["members"] if m["peerURLs"] == [new.peer_url]]
@@ -385,15 +390,8 @@ def test_a_learner_joins_is_promoted_through_a_follower_and_moves_its_peer_url(c
     not_ready = etcdctl(m1.address, "member", "promote", member_id, check=False)
     assert not_ready.returncode != 0
     assert "can only promote a learner member which is in sync with leader" in not_ready.stderr, not_ready
-    new.start(cluster.initial_cluster([*cluster.members, new]), state="existing")
     try:
-        cluster.await_serving(new)
-        wait_until(
-            lambda: get(new, "/existing", serializable=True) == b"yes",
-            10.0,
-            "the learner to replicate the log",
-            seen=lambda: new.log()[-2000:],
-        )
+        join(cluster, new, "/existing", b"yes")
         leader = cluster.leader(cluster.members[:3])
         follower = next(m for m in cluster.members[:3] if m is not leader)
         promoted = etcdctl(follower.address, "member", "promote", member_id)  # forwarded to the leader
@@ -415,14 +413,7 @@ def test_a_learner_joins_is_promoted_through_a_follower_and_moves_its_peer_url(c
             [new.peer_url]
         ]
         put(m1, "/moved", "yes")
-        new.start(cluster.initial_cluster([*cluster.members, new]), state="existing")
-        cluster.await_serving(new)
-        wait_until(
-            lambda: get(new, "/moved", serializable=True) == b"yes",
-            10.0,
-            "m4 to catch up on its new peer URL",
-            seen=lambda: new.log()[-2000:],
-        )
+        join(cluster, new, "/moved", b"yes")  # restarted on its new peer URL, it catches up
     finally:
         new.kill()
 

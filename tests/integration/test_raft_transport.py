@@ -4,6 +4,8 @@ the sender, and an unreachable peer is reported to Raft (snapshots as failed) un
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from etcdlite.raft.transport import PeerTransport
@@ -57,19 +59,29 @@ def run(scenario) -> None:
     asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
-def test_messages_arrive_in_order_and_in_few_batches() -> None:
-    async def scenario() -> None:
-        a, b = await Member(1).start(), await Member(2).start()
+@contextlib.asynccontextmanager
+async def connected(a: Member, b: Member) -> AsyncIterator[tuple[Member, Member]]:
+    """Both members listening, and a told where b is; both stopped afterwards."""
+    await a.start()
+    try:
+        await b.start()
         try:
-            a.transport.set_peer(2, [b.url])
+            a.transport.set_peer(b.id, [b.url])
+            yield a, b
+        finally:
+            await b.stop()
+    finally:
+        await a.stop()
+
+
+def test_messages_arrive_in_order() -> None:
+    async def scenario() -> None:
+        async with connected(Member(1), Member(2)) as (a, b):
             for i in range(2000):
                 a.send(2, i)
             await until(lambda: len(b.delivered) == 2000, "2000 messages at member 2")
             assert b.delivered == [(1, i) for i in range(2000)]
             assert a.unreachable == []
-        finally:
-            await a.stop()
-            await b.stop()
 
     run(scenario)
 
@@ -102,32 +114,22 @@ def test_a_peer_that_is_down_is_reported_unreachable_and_is_redialed_when_it_ret
 
 def test_a_member_of_another_cluster_is_refused() -> None:
     async def scenario() -> None:
-        a, b = await Member(1, cluster_id=0xBAD).start(), await Member(2).start()
-        try:
-            a.transport.set_peer(2, [b.url])
+        async with connected(Member(1, cluster_id=0xBAD), Member(2)) as (a, b):
             a.send(2, 1)
             await until(lambda: 2 in a.unreachable, "member 2 to be reported unreachable")
             assert b.delivered == [] and a.removed == 0
-        finally:
-            await a.stop()
-            await b.stop()
 
     run(scenario)
 
 
 def test_a_removed_member_is_told_so_even_on_an_open_connection() -> None:
     async def scenario() -> None:
-        a, b = await Member(1).start(), await Member(2).start()
-        try:
-            a.transport.set_peer(2, [b.url])
+        async with connected(Member(1), Member(2)) as (a, b):
             a.send(2, 1)
             await until(lambda: b.delivered == [(1, 1)], "the first message at member 2")
             b.transport.remove_peer(1)
             a.send(2, 2)
             await until(lambda: a.removed, "member 1 to learn that it was removed")
             assert b.delivered == [(1, 1)]
-        finally:
-            await a.stop()
-            await b.stop()
 
     run(scenario)
