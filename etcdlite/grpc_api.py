@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
 import grpc
 
-from etcdlite.errors import EtcdError
+from etcdlite.errors import Code, EtcdError, Failure
 from etcdlite.server import EtcdServer
 from etcdlite.watch import WatchStream
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
@@ -31,6 +31,9 @@ Context = grpc.aio.ServicerContext
 # etcd's grpcOverheadBytes: room for gRPC framing on top of --max-request-bytes.
 GRPC_OVERHEAD_BYTES = 512 * 1024
 MAX_SEND_BYTES = 2**31 - 1
+NOT_FOR_LEARNER = Failure(Code.UNAVAILABLE, "etcdserver: rpc not supported for learner")
+_STATUS = "/etcdserverpb.Maintenance/Status"
+_RANGE = "/etcdserverpb.KV/Range"
 
 
 def server_options(max_request_bytes: int) -> list[tuple[str, int]]:
@@ -243,6 +246,39 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
         return await _answer(context, self._server.move_leader(request))
 
 
+class LearnerGuard(grpc.aio.ServerInterceptor):
+    """etcd 3.4's learner interceptors: a learner answers Status and serializable Ranges only,
+    and refuses everything else (streams too) with "rpc not supported for learner"."""
+
+    def __init__(self, server: EtcdServer) -> None:
+        self._server = server
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method == _STATUS or not self._server.raft.is_learner:
+            return handler
+        serve = handler.unary_unary if method == _RANGE else None
+
+        async def refuse(request: object, context: Context) -> object:
+            if serve is not None and getattr(request, "serializable", False):
+                return await serve(request, context)  # type: ignore[misc]
+            await _abort(context, NOT_FOR_LEARNER())
+
+        deserialize, serialize = handler.request_deserializer, handler.response_serializer
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(refuse, deserialize, serialize)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(refuse, deserialize, serialize)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(refuse, deserialize, serialize)
+        return grpc.unary_unary_rpc_method_handler(refuse, deserialize, serialize)
+
+
 class ListenError(Exception):
     """A --listen-client-urls address could not be bound."""
 
@@ -265,7 +301,9 @@ class ClientServer:
 async def start_grpc_server(server: EtcdServer) -> ClientServer:
     """Serve the etcd API on every listen URL."""
     config = server.config
-    grpc_server = grpc.aio.server(options=server_options(config.max_request_bytes))
+    grpc_server = grpc.aio.server(
+        options=server_options(config.max_request_bytes), interceptors=[LearnerGuard(server)]
+    )
     watch = WatchServicer(server)
     rpc_pb2_grpc.add_KVServicer_to_server(KVServicer(server), grpc_server)
     rpc_pb2_grpc.add_WatchServicer_to_server(watch, grpc_server)

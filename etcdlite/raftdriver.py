@@ -368,6 +368,10 @@ class RaftDriver:
         return self.config.data_dir / "member" / "raft"
 
     @property
+    def is_learner(self) -> bool:
+        return self.id in self.conf_state.learners
+
+    @property
     def is_leader(self) -> bool:
         return self.state is StateType.LEADER
 

@@ -391,7 +391,12 @@ def test_a_learner_joins_is_promoted_through_a_follower_and_moves_its_peer_url(c
     assert not_ready.returncode != 0
     assert "can only promote a learner member which is in sync with leader" in not_ready.stderr, not_ready
     try:
-        join(cluster, new, "/existing", b"yes")
+        join(cluster, new, "/existing", b"yes")  # a learner serves serializable reads...
+        for refused_call in (lambda: put(new, "/from-learner", "x"), lambda: get(new, "/existing")):
+            with pytest.raises(grpc.RpcError) as refused:  # ...and nothing else, as in etcd 3.4
+                refused_call()
+            assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+            assert refused.value.details() == "etcdserver: rpc not supported for learner"
         leader = cluster.leader(cluster.members[:3])
         follower = next(m for m in cluster.members[:3] if m is not leader)
         promoted = etcdctl(follower.address, "member", "promote", member_id)  # forwarded to the leader
@@ -399,6 +404,7 @@ def test_a_learner_joins_is_promoted_through_a_follower_and_moves_its_peer_url(c
         listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
         [m4] = [m for m in listing["members"] if m["ID"] == int(member_id, 16)]
         assert not m4.get("isLearner"), m4
+        wait_until(lambda: put(new, "/from-m4", "voter"), 10.0, "m4 to take writes as a voter")
         voter = etcdctl(m1.address, "member", "promote", f"{leader_id(leader):x}", check=False)
         assert "can only promote a learner member" in voter.stderr, voter
 
