@@ -211,7 +211,7 @@ class MaintenanceServicer(rpc_pb2_grpc.MaintenanceServicer):
         return self._server.status()
 
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Context) -> rpc_pb2.AlarmResponse:
-        return self._server.alarm(request)
+        return await _answer(context, self._server.alarm(request))
 
     async def Defragment(
         self, request: rpc_pb2.DefragmentRequest, context: Context

@@ -92,6 +92,7 @@ class EntryKind(enum.IntEnum):
     REQUEST = 1
     MEMBER_ATTRIBUTES = 2  # a member's name and client URLs (etcd's publish)
     MEMBER_PEER_URLS = 3  # a member's new peer URLs (etcd's MemberUpdate)
+    ALARM = 4  # an etcd AlarmRequest that raises or clears an alarm
 
 
 class StateMachine(Protocol):
@@ -165,6 +166,7 @@ class RaftDriver:
             self.id, self.cluster_id, self._deliver, self._unreachable, self._snapshot_status, self._removed
         )
         self.members: dict[int, rpc_pb2.Member] = {}
+        self.alarms: set[tuple[int, int]] = set()  # (member id, etcdserverpb.AlarmType) raised
         self.removed: set[int] = set()
         self.conf_state = ConfState()
         self.lead = 0
@@ -491,6 +493,18 @@ class RaftDriver:
         update = rpc_pb2.Member(ID=member_id, peerURLs=list(peer_urls))
         await self._propose(EntryKind.MEMBER_PEER_URLS, update.SerializeToString())
 
+    async def change_alarm(self, request: rpc_pb2.AlarmRequest) -> None:
+        """Raise or clear an alarm on every member, as etcd does through Raft; answered once applied."""
+        await self._propose(EntryKind.ALARM, request.SerializeToString())
+
+    def alarm_members(self, alarm: int = rpc_pb2.NONE) -> list[rpc_pb2.AlarmMember]:
+        """The raised alarms, of one type unless `alarm` is NONE."""
+        return [
+            rpc_pb2.AlarmMember(memberID=member_id, alarm=kind)
+            for member_id, kind in sorted(self.alarms)
+            if alarm == rpc_pb2.NONE or kind == alarm
+        ]
+
     async def remove_member(self, member_id: int) -> None:
         if member_id not in self.members:
             raise errors.MEMBER_NOT_FOUND()
@@ -713,6 +727,8 @@ class RaftDriver:
                     self._apply_attributes(rpc_pb2.Member.FromString(payload))
                 elif kind == EntryKind.MEMBER_PEER_URLS:
                     self._apply_peer_urls(rpc_pb2.Member.FromString(payload))
+                elif kind == EntryKind.ALARM:
+                    self._apply_alarm(rpc_pb2.AlarmRequest.FromString(payload))
                 else:
                     log.warning("entry %d has unknown kind %d; applying nothing", entry.index, kind)
                 self._machine.apply_nothing(entry.index)
@@ -770,6 +786,17 @@ class RaftDriver:
         self.transport.set_peer(update.ID, member.peerURLs)
         log.info("member %016x now has peer URLs %s", update.ID, ",".join(member.peerURLs))
 
+    def _apply_alarm(self, request: rpc_pb2.AlarmRequest) -> None:
+        alarm = (request.memberID, request.alarm)
+        name = rpc_pb2.AlarmType.Name(request.alarm)
+        if request.action == rpc_pb2.AlarmRequest.ACTIVATE and request.alarm != rpc_pb2.NONE:
+            if alarm not in self.alarms:
+                log.warning("alarm %s raised by member %016x", name, request.memberID)
+            self.alarms.add(alarm)
+        elif request.action == rpc_pb2.AlarmRequest.DEACTIVATE and alarm in self.alarms:
+            log.info("alarm %s of member %016x cleared", name, request.memberID)
+            self.alarms.discard(alarm)
+
     def _install_snapshot(self, snap: Snapshot) -> None:
         members, store = decode_snapshot_data(snap.data)
         self._machine.restore(store)
@@ -783,6 +810,7 @@ class RaftDriver:
     def _set_members(self, members: raft_pb2.MemberSet) -> None:
         self.members = {m.ID: m for m in members.members}
         self.removed = set(members.removed)
+        self.alarms = {(a.memberID, a.alarm) for a in members.alarms}
         self._sync_peers()
 
     def _sync_peers(self) -> None:
@@ -801,7 +829,9 @@ class RaftDriver:
         assert self.durable is not None
         index = self.applied
         metadata = SnapshotMetadata(index=index, term=self.durable.term(index), conf_state=self.conf_state)
-        members = raft_pb2.MemberSet(members=self.member_list(), removed=sorted(self.removed))
+        members = raft_pb2.MemberSet(
+            members=self.member_list(), removed=sorted(self.removed), alarms=self.alarm_members()
+        )
         self.snapshot_index = index
         self._snapshot_task = asyncio.create_task(
             self._write_snapshot(metadata, members, self._machine.capture())

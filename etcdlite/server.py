@@ -81,7 +81,6 @@ class EtcdServer:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._random = rng or random.Random()
-        self._nospace = False
         self.raft = RaftDriver(config, self, rng)
         self._leader_channels: dict[str, grpc.aio.Channel] = {}
 
@@ -296,7 +295,7 @@ class EtcdServer:
 
     async def put(self, request: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
         requests.check_put(request)
-        self._check_quota(request.ByteSize())
+        await self._check_quota(request.ByteSize())
         return await self._write(request, rpc_pb2.PutResponse)
 
     async def delete_range(self, request: rpc_pb2.DeleteRangeRequest) -> rpc_pb2.DeleteRangeResponse:
@@ -308,37 +307,40 @@ class EtcdServer:
         if requests.is_read_only_txn(request):
             await self._linearizable()
             return self._stamp(self.store.read_txn(request))
-        self._check_quota(request.ByteSize())
+        await self._check_quota(request.ByteSize())
         return await self._write(request, rpc_pb2.TxnResponse)
 
     async def compact(self, request: rpc_pb2.CompactionRequest) -> rpc_pb2.CompactionResponse:
         return await self._write(request, rpc_pb2.CompactionResponse)
 
-    def _check_quota(self, size: int) -> None:
-        """etcd's quota: a write that would pass it raises the NOSPACE alarm, which then refuses
-        every write that adds data (deletes and compaction still work) until it is disarmed."""
-        if not self._nospace and self.store.db_size + size > self.config.quota_backend_bytes:
+    async def _check_quota(self, size: int) -> None:
+        """etcd's quota: a write that would pass it raises the NOSPACE alarm on every member (through
+        Raft, so it survives restarts), which then refuses every write that adds data (deletes and
+        compaction still work) until it is disarmed."""
+        if self.raft.alarm_members(rpc_pb2.NOSPACE):
+            raise errors.NO_SPACE()
+        if self.store.db_size + size > self.config.quota_backend_bytes:
             log.warning(
                 "store size %d bytes would exceed --quota-backend-bytes %d: raising the NOSPACE alarm",
                 self.store.db_size + size,
                 self.config.quota_backend_bytes,
             )
-            self._nospace = True
-        if self._nospace:
+            raise_alarm = rpc_pb2.AlarmRequest(
+                action=rpc_pb2.AlarmRequest.ACTIVATE, memberID=self.member_id, alarm=rpc_pb2.NOSPACE
+            )
+            await self.raft.change_alarm(raise_alarm)
             raise errors.NO_SPACE()
 
-    def alarm(self, request: rpc_pb2.AlarmRequest) -> rpc_pb2.AlarmResponse:
-        Action = rpc_pb2.AlarmRequest.AlarmAction
-        if request.alarm in (rpc_pb2.NOSPACE, rpc_pb2.NONE):
-            if request.action == Action.ACTIVATE and request.alarm == rpc_pb2.NOSPACE:
-                self._nospace = True
-            elif request.action == Action.DEACTIVATE:
-                if self._nospace:
-                    log.info("NOSPACE alarm disarmed")
-                self._nospace = False
+    async def alarm(self, request: rpc_pb2.AlarmRequest) -> rpc_pb2.AlarmResponse:
+        """etcd's Alarm: GET lists the raised alarms (of one type unless NONE); ACTIVATE and
+        DEACTIVATE go through Raft and answer with the alarm they changed."""
+        if request.action == rpc_pb2.AlarmRequest.GET:
+            return rpc_pb2.AlarmResponse(header=self.header(), alarms=self.raft.alarm_members(request.alarm))
+        was_raised = (request.memberID, request.alarm) in self.raft.alarms
+        await self.raft.change_alarm(request)
         response = rpc_pb2.AlarmResponse(header=self.header())
-        if self._nospace:
-            response.alarms.add(memberID=self.member_id, alarm=rpc_pb2.NOSPACE)
+        if request.action == rpc_pb2.AlarmRequest.ACTIVATE or was_raised:
+            response.alarms.add(memberID=request.memberID, alarm=request.alarm)
         return response
 
     async def lease_grant(self, request: rpc_pb2.LeaseGrantRequest) -> rpc_pb2.LeaseGrantResponse:
@@ -422,7 +424,8 @@ class EtcdServer:
         return WatchStream(self.hub, self.store, self.header, send)
 
     def status(self) -> rpc_pb2.StatusResponse:
-        errors_list = [f"memberID:{self.member_id} alarm:NOSPACE "] if self._nospace else []
+        alarms = self.raft.alarm_members()
+        errors_list = [f"memberID:{a.memberID} alarm:{rpc_pb2.AlarmType.Name(a.alarm)} " for a in alarms]
         return rpc_pb2.StatusResponse(
             header=self.header(),
             version=VERSION,

@@ -334,6 +334,42 @@ def test_every_acknowledged_write_survives_sigkill_of_the_whole_cluster(cluster)
             assert get(member, key) == value, (member.name, key)
 
 
+def test_a_nospace_alarm_holds_for_the_whole_cluster_until_disarmed_even_across_restarts(cluster):
+    cluster.start("--quota-backend-bytes=20000", "--snapshot-count=10")  # snapshots carry it too
+    m1, m2, m3 = cluster.members
+    put(m1, "/marker", "m")
+    with pytest.raises(grpc.RpcError) as full:
+        for i in range(40):
+            put(m1, f"/q/{i:02d}", "x" * 1000)
+    assert full.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert full.value.details() == "etcdserver: mvcc: database space exceeded"
+    with pytest.raises(grpc.RpcError) as refused:  # raised through Raft: every member refuses now
+        put(m3, "/tiny", "x")
+    assert refused.value.details() == "etcdserver: mvcc: database space exceeded"
+    for member in cluster.members:
+        assert member.stop() == 0
+    for member in cluster.members:
+        member.start(cluster.initial_cluster(), *cluster.extra)
+    for member in cluster.members:
+        cluster.await_serving(member)
+    raised_by = f"memberID:{leader_id(m1)} alarm:NOSPACE"
+    assert raised_by in etcdctl(m2.address, "alarm", "list").stdout
+    assert any(raised_by in e for e in status(m3).errors), status(m3)
+    etcdctl(m2.address, "del", "/q", "--prefix")
+    etcdctl(m2.address, "del", "/marker")  # a later revision, so compacting drops what /q held
+    revision = json.loads(etcdctl(m2.address, "get", "x", "-w", "json").stdout)["header"]["revision"]
+    etcdctl(m2.address, "compaction", str(revision))
+    disarmed = etcdctl(m3.address, "alarm", "disarm")
+    assert raised_by in disarmed.stdout, disarmed.stdout
+    for member in cluster.members:
+        wait_until(
+            lambda member=member: etcdctl(member.address, "alarm", "list").stdout == "",
+            5.0,
+            f"{member.name} to see the alarm cleared",
+        )
+    put_eventually(cluster, "/tiny", "x")
+
+
 def join(cluster: Cluster, member: Member, key: str, value: bytes) -> None:
     """Start a member added by `member add` (or restart it) and wait until it replicated `key`."""
     member.start(cluster.initial_cluster([*cluster.members, member]), state="existing")
