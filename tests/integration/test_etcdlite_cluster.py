@@ -436,7 +436,8 @@ def test_a_learner_joins_is_promoted_through_a_follower_and_moves_its_peer_url(c
         leader = cluster.leader(cluster.members[:3])
         follower = next(m for m in cluster.members[:3] if m is not leader)
         promoted = etcdctl(follower.address, "member", "promote", member_id)  # forwarded to the leader
-        assert f"Member {member_id} promoted in cluster" in promoted.stdout, promoted.stdout
+        # etcdctl prints the ID with %16x: space-padded
+        assert f"Member {int(member_id, 16):16x} promoted in cluster" in promoted.stdout, promoted.stdout
         listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
         [m4] = [m for m in listing["members"] if m["ID"] == int(member_id, 16)]
         assert not m4.get("isLearner"), m4
