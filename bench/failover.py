@@ -20,7 +20,6 @@ by count and time; the load threads are stopped and joined on every exit path.
 from __future__ import annotations
 
 import itertools
-import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from bench.stats import Summary, summarize
 from bench.stores import Cluster, Member, restart_member
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
@@ -88,20 +88,6 @@ def longest_gap(times: Sequence[float], start: float, end: float) -> float | Non
     if len(window) < 2:
         return None
     return max(b - a for a, b in itertools.pairwise(window))
-
-
-@dataclass(frozen=True)
-class Summary:
-    runs: int
-    median: float
-    max: float
-
-
-def summarize(values: Sequence[float]) -> Summary:
-    """Median (mean of the middle two for an even count) and maximum."""
-    if not values:
-        raise ValueError("no values to summarize")
-    return Summary(len(values), statistics.median(values), max(values))
 
 
 # ---- IO -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ always an observed sample), so p99 of 2000 samples is the 1980th smallest.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,3 +50,17 @@ def ratio(etcdlite: float | None, etcd: float | None) -> float | None:
     if etcdlite is None or etcd is None or etcd == 0:
         return None
     return etcdlite / etcd
+
+
+@dataclass(frozen=True)
+class Summary:
+    runs: int
+    median: float
+    max: float
+
+
+def summarize(values: Sequence[float]) -> Summary:
+    """Median (mean of the middle two for an even count) and maximum."""
+    if not values:
+        raise ValueError("no values to summarize")
+    return Summary(len(values), statistics.median(values), max(values))

@@ -68,6 +68,7 @@ MEMBER_NOT_FOUND = Failure(Code.NOT_FOUND, "etcdserver: member not found")
 REQUEST_TOO_LARGE = Failure(Code.INVALID_ARGUMENT, "etcdserver: request is too large")
 NO_LEADER = Failure(Code.UNAVAILABLE, "etcdserver: no leader")
 STOPPED = Failure(Code.UNAVAILABLE, "etcdserver: server stopped")
+NO_PEER_URLS = Failure(Code.INVALID_ARGUMENT, "etcdserver: member peer URLs are not provided")
 
 
 def storage_failed(detail: str) -> EtcdError:

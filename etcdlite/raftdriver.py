@@ -159,7 +159,7 @@ class RaftDriver:
         self._rng = rng or random.Random()
         known = config.initial_cluster_state == "new" or config.recorded_cluster_id
         self.cluster_id = config.cluster_id if known else 0
-        self._recorded_cluster_id = config.recorded_cluster_id if config.recorded_member_id == self.id else -1
+        self._recorded = (config.recorded_member_id, config.recorded_cluster_id)  # what member/identity holds
         self.durable: DurableStorage | None = None
         self.node: RawNode | None = None
         self.transport = PeerTransport(
@@ -317,10 +317,10 @@ class RaftDriver:
 
     async def _record_identity(self) -> None:
         """Keep this member's ID and its cluster's in the data dir once known (etcdlite.identity)."""
-        if self._recorded_cluster_id == self.cluster_id:
-            return
-        await asyncio.to_thread(identity.record, self.config.data_dir, self.id, self.cluster_id)
-        self._recorded_cluster_id = self.cluster_id
+        known = (self.id, self.cluster_id)
+        if self._recorded != known:
+            await asyncio.to_thread(identity.record, self.config.data_dir, *known)
+            self._recorded = known
 
     async def _record_joined_cluster(self) -> None:
         try:
@@ -466,15 +466,15 @@ class RaftDriver:
         return self.members.get(member_id, member)
 
     async def promote_member(self, member_id: int) -> None:
-        """etcd's PromoteMember: a learner becomes a voter once it holds 90% of the leader's log.
-        Only the leader knows how far a learner got: elsewhere this raises NOT_LEADER."""
+        """etcd's PromoteMember, on the leader: a learner becomes a voter once it holds 90% of the
+        leader's log."""
+        if not self.is_leader or self.node is None:
+            raise NOT_LEADER()
         member = self.members.get(member_id)
         if member is None:
             raise errors.MEMBER_NOT_FOUND()
         if not member.isLearner:
             raise NOT_LEARNER()
-        if not self.is_leader or self.node is None:
-            raise NOT_LEADER()
         progress = self.node.raft.prs
         learner = progress.get(member_id)
         if learner is None or learner.match < LEARNER_READY_FRACTION * progress[self.id].match:

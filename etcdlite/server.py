@@ -38,7 +38,7 @@ from etcdlite.config import EtcdConfig
 from etcdlite.errors import EtcdError
 from etcdlite.lessor import Lessor
 from etcdlite.mvcc import Applied, MvccStore, StoreSnapshot
-from etcdlite.raftdriver import NOT_LEADER, RaftDriver
+from etcdlite.raftdriver import RaftDriver
 from etcdlite.wal import WriteAheadLog, fsync_dir
 from etcdlite.watch import Send, WatchHub, WatchStream
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
@@ -317,7 +317,7 @@ class EtcdServer:
         """etcd's quota: a write that would pass it raises the NOSPACE alarm on every member (through
         Raft, so it survives restarts), which then refuses every write that adds data (deletes and
         compaction still work) until it is disarmed."""
-        if self.raft.alarm_members(rpc_pb2.NOSPACE):
+        if any(kind == rpc_pb2.NOSPACE for _, kind in self.raft.alarms):
             raise errors.NO_SPACE()
         if self.store.db_size + size > self.config.quota_backend_bytes:
             log.warning(
@@ -456,7 +456,7 @@ class EtcdServer:
 
     async def member_add(self, request: rpc_pb2.MemberAddRequest) -> rpc_pb2.MemberAddResponse:
         if not request.peerURLs:
-            raise EtcdError(errors.Code.INVALID_ARGUMENT, "etcdserver: member peer URLs are not provided")
+            raise errors.NO_PEER_URLS()
         member = await self.raft.add_member(list(request.peerURLs), request.isLearner)
         return rpc_pb2.MemberAddResponse(header=self.header(), member=member, members=self.member_list())
 
@@ -467,13 +467,11 @@ class EtcdServer:
         return rpc_pb2.MoveLeaderResponse(header=self.header())
 
     async def member_promote(self, request: rpc_pb2.MemberPromoteRequest) -> rpc_pb2.MemberPromoteResponse:
+        """Only the leader knows how far a learner got: a follower forwards (as etcd does)."""
         await self.raft.wait_for_leader()
-        try:
-            await self.raft.promote_member(request.ID)
-        except EtcdError as exc:
-            if exc.message != NOT_LEADER.message:
-                raise
+        if not self.raft.is_leader:
             return await self._forward_promote(request)
+        await self.raft.promote_member(request.ID)
         return rpc_pb2.MemberPromoteResponse(header=self.header(), members=self.member_list())
 
     async def _forward_promote(self, request: rpc_pb2.MemberPromoteRequest) -> rpc_pb2.MemberPromoteResponse:
@@ -487,7 +485,7 @@ class EtcdServer:
 
     async def member_update(self, request: rpc_pb2.MemberUpdateRequest) -> rpc_pb2.MemberUpdateResponse:
         if not request.peerURLs:
-            raise EtcdError(errors.Code.INVALID_ARGUMENT, "etcdserver: member peer URLs are not provided")
+            raise errors.NO_PEER_URLS()
         await self.raft.update_member(request.ID, list(request.peerURLs))
         return rpc_pb2.MemberUpdateResponse(header=self.header(), members=self.member_list())
 

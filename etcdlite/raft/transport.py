@@ -165,20 +165,20 @@ class PeerSender:
         writer.write(frame(self._header))
         ack = raft_pb2.Ack.FromString(await asyncio.wait_for(read_frame(reader), DIAL_TIMEOUT))
         if ack.error:
-            self._refused(ack.error)
+            self._note_refusal(ack.error)
+            raise _Refused(ack.error)
         self._acks = asyncio.create_task(self._read_refusal(reader, writer))
 
-    def _refused(self, error: str) -> None:
+    def _note_refusal(self, error: str) -> None:
         if error == REMOVED_ERROR:
             self._removed()
-        raise _Refused(error)
 
     async def _read_refusal(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """The listener writes only to refuse; any end of the stream ends this connection."""
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, DecodeError, _Refused):
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, DecodeError):
             ack = raft_pb2.Ack.FromString(await read_frame(reader))
             log.warning("peer %016x refused messages: %s", self.peer_id, ack.error)
-            self._refused(ack.error)
+            self._note_refusal(ack.error)
         _close(writer)
 
     async def _write(self, batch: list[raft_pb2.Message]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.failover import MemberStatus, agreed_leader, longest_gap, new_leader, summarize
+from bench.failover import MemberStatus, agreed_leader, longest_gap, new_leader
+from bench.stats import summarize
 
 
 def status(member_id: int, leader: int) -> MemberStatus:
