@@ -162,7 +162,8 @@ class APIHandlers:
                 status=500, text="[-]bootstrap: default namespaces not created yet\nreadyz check failed\n"
             )
         try:
-            await asyncio.wait_for(self.ctx.registry.store.revision(), timeout=2.0)
+            async with asyncio.timeout(2.0):
+                await self.ctx.registry.store.revision()
         except Exception as err:  # any store failure means not ready
             return web.Response(status=500, text=f"[-]etcd failed: {err}\nreadyz check failed\n")
         return web.Response(text="ok", content_type="text/plain")

@@ -10,7 +10,9 @@ start (corrupt data, data dir in use, address in use), 2 for bad flags.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
+import io
 import logging
 import os
 import signal
@@ -30,6 +32,9 @@ from etcdlite.wal import WalCorruptError
 log = logging.getLogger("etcdlite")
 
 SHUTDOWN_GRACE_SECONDS = 1.0
+# A stop that takes longer than this reports what it waits for: every pending task, and every
+# thread's stack (faulthandler's own thread, so that also works when the loop is blocked).
+SLOW_STOP_SECONDS = 5.0
 # The collector's third threshold (default 10): a member keeps hundreds of thousands of long-lived
 # containers (key histories, log entries), and with the default every few seconds of writes
 # triggered a full collection that walks them all, pausing the member up to 0.5 s at 100k keys.
@@ -89,11 +94,20 @@ async def run(config: EtcdConfig) -> int:
             code = 1 if server.failed.is_set() else 0
             log.info("%s; shutting down", "the member failed" if code else "received a stop signal")
         finally:
+            faulthandler.dump_traceback_later(SLOW_STOP_SECONDS)
+            loop.call_later(SLOW_STOP_SECONDS, _log_pending_tasks)
             await client_server.stop(SHUTDOWN_GRACE_SECONDS)
     finally:
         await server.stop()
     log.info("stopped")
     return code
+
+
+def _log_pending_tasks() -> None:
+    for task in asyncio.all_tasks():
+        stack = io.StringIO()
+        task.print_stack(limit=10, file=stack)
+        log.warning("still stopping after %.0fs: %s", SLOW_STOP_SECONDS, stack.getvalue())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _STARTUP_ERRORS as exc:
         log.error("%s", exc)
         return 1
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 if __name__ == "__main__":

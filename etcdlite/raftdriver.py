@@ -385,7 +385,8 @@ class RaftDriver:
         if self.lead:
             return
         try:
-            await asyncio.wait_for(self._leader_known.wait(), 2 * self.config.election_timeout_ms / 1000)
+            async with asyncio.timeout(2 * self.config.election_timeout_ms / 1000):
+                await self._leader_known.wait()
         except TimeoutError:
             raise errors.NO_LEADER() from None
 
@@ -435,8 +436,8 @@ class RaftDriver:
         self._inputs.reads.append(future)
         self._wake.set()
         try:
-            index = await asyncio.wait_for(future, self.request_timeout)
-            await asyncio.wait_for(self.wait_applied(index), self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):
+                await self.wait_applied(await future)
         except TimeoutError:
             raise TIMEOUT() from None
 
@@ -530,7 +531,8 @@ class RaftDriver:
         self._inputs.conf_changes.append((cc, future))
         self._wake.set()
         try:
-            await asyncio.wait_for(future, self.request_timeout)
+            async with asyncio.timeout(self.request_timeout):
+                await future
         except TimeoutError:
             raise TIMEOUT() from None
 

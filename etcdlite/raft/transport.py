@@ -160,10 +160,12 @@ class PeerSender:
 
     async def _dial(self) -> None:
         host, port = target_of(self.urls[0])
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), DIAL_TIMEOUT)
+        async with asyncio.timeout(DIAL_TIMEOUT):
+            reader, writer = await asyncio.open_connection(host, port)
         self._writer = writer
         writer.write(frame(self._header))
-        ack = raft_pb2.Ack.FromString(await asyncio.wait_for(read_frame(reader), DIAL_TIMEOUT))
+        async with asyncio.timeout(DIAL_TIMEOUT):
+            ack = raft_pb2.Ack.FromString(await read_frame(reader))
         if ack.error:
             self._note_refusal(ack.error)
             raise _Refused(ack.error)
@@ -190,7 +192,8 @@ class PeerSender:
         writer.write(frame(request))
         if writer.transport.get_write_buffer_size() or writer.is_closing():
             has_snapshot = any(m.type == raft_pb2.MsgSnap for m in batch)
-            await asyncio.wait_for(writer.drain(), SNAPSHOT_SEND_TIMEOUT if has_snapshot else SEND_TIMEOUT)
+            async with asyncio.timeout(SNAPSHOT_SEND_TIMEOUT if has_snapshot else SEND_TIMEOUT):
+                await writer.drain()
 
     def _disconnect(self) -> None:
         if self._acks is not None:

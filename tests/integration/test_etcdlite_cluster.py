@@ -107,7 +107,10 @@ class Member:
                 return self.process.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.kill()
-                raise AssertionError(f"{self.name} did not exit within {STOP_TIMEOUT}s of SIGTERM") from None
+                log_tail = self.log()[-4000:]
+                raise AssertionError(
+                    f"{self.name} did not exit within {STOP_TIMEOUT}s of SIGTERM; its log ends:\n{log_tail}"
+                ) from None
         return self.process.returncode
 
 

@@ -112,6 +112,29 @@ def test_a_peer_that_is_down_is_reported_unreachable_and_is_redialed_when_it_ret
     run(scenario)
 
 
+def test_stopping_while_a_peer_refuses_connections_always_ends() -> None:
+    """The peer port is closed, so each dial fails at once; stop lands at every point of that
+    dial. Python 3.11's asyncio.wait_for dropped a cancellation that arrived as the dial failed,
+    and the sender then waited for messages forever (a member hung on SIGTERM): 30 of 400 here."""
+
+    async def scenario() -> None:
+        gone = await Member(2).start()
+        await gone.stop()
+        for attempt in range(300):
+            a = await Member(1).start()
+            a.transport.set_peer(2, [gone.url])
+            a.send(2, 1)
+            for _ in range(attempt % 30):
+                await asyncio.sleep(0)
+            try:
+                async with asyncio.timeout(2.0):
+                    await a.stop()
+            except TimeoutError:
+                raise AssertionError(f"stop #{attempt} hung, dialing a closed port") from None
+
+    run(scenario)
+
+
 def test_a_member_of_another_cluster_is_refused() -> None:
     async def scenario() -> None:
         async with connected(Member(1, cluster_id=0xBAD), Member(2)) as (a, b):
