@@ -84,6 +84,11 @@ LEARNER_NOT_READY = Failure(
 )
 LEARNER_READY_FRACTION = 0.9  # etcd's readyPercent: a learner holding 90% of the leader's log
 READ_INDEX_RETRY = 0.5  # etcd's readIndexRetryTime
+# Batching under load (RaftDriver._gather_inputs): an idle loop iteration takes about 6 us here;
+# one that took over 20 us ran other tasks. Under `check perf --load=m` on 3 members this made
+# Readies 3 to 4 times larger and cut the CPU per write by a fifth.
+BATCH_BUSY_SECONDS = 20e-6
+BATCH_MAX_YIELDS = 50
 _ENVELOPE = struct.Struct("<BQQ")
 _LENGTH = struct.Struct("<I")
 
@@ -542,6 +547,7 @@ class RaftDriver:
         try:
             while True:
                 await self._wake.wait()
+                await self._gather_inputs()
                 self._wake.clear()
                 if self._stopping:
                     return
@@ -561,6 +567,19 @@ class RaftDriver:
         except Exception:
             log.critical("the Raft driver failed; this member cannot serve any more", exc_info=True)
             self.failed.set()
+
+    async def _gather_inputs(self) -> None:
+        """Under load, let the request handlers run a little before taking a Ready, so that one
+        Ready carries many proposals: a Ready's costs (a fsync, a batch to each peer, a wake-up
+        of every follower) are mostly per Ready, not per entry. Yield to the loop while it has
+        other work (an iteration that took longer than an idle one), at most BATCH_MAX_YIELDS
+        times; an idle member yields once, which costs its clients a few microseconds."""
+        clock = time.perf_counter
+        for _ in range(BATCH_MAX_YIELDS):
+            started = clock()
+            await asyncio.sleep(0)
+            if clock() - started < BATCH_BUSY_SECONDS:
+                return
 
     def _feed(self) -> None:
         """Hand every queued input to the core (only here, between two Readies)."""
