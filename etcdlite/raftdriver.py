@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import itertools
 import logging
@@ -44,10 +45,10 @@ from etcdlite.config import EtcdConfig, peer_member_id
 from etcdlite.errors import Code, EtcdError, Failure
 from etcdlite.mvcc import Applied, StoreSnapshot
 from etcdlite.raft import codec
-from etcdlite.raft.durable import DurableStorage
+from etcdlite.raft.durable import DurableStorage, SnapshotFileCorruptError
 from etcdlite.raft.errors import RaftError
 from etcdlite.raft.node import Config, RawNode
-from etcdlite.raft.transport import PeerListenError, PeerTransport
+from etcdlite.raft.transport import PeerListenError, PeerTransport, SnapshotSend
 from etcdlite.raft.types import (
     ConfChange,
     ConfChangeType,
@@ -56,6 +57,7 @@ from etcdlite.raft.types import (
     EntryType,
     HardState,
     Message,
+    MessageType,
     Ready,
     Snapshot,
     SnapshotMetadata,
@@ -122,15 +124,23 @@ def timeout_failure(started: float, elected: float, election_timeout: float) -> 
     return TIMEOUT
 
 
-def encode_snapshot_data(members: raft_pb2.MemberSet, store: StoreSnapshot) -> bytes:
+def snapshot_data_parts(members: raft_pb2.MemberSet, store: StoreSnapshot) -> list[bytes]:
+    """A Raft snapshot's data, as parts to write one after the other (etcdlite.snapshot.encode_parts)."""
     member_bytes = members.SerializeToString()
-    return _LENGTH.pack(len(member_bytes)) + member_bytes + store_snapshots.encode(store)
+    parts = [_LENGTH.pack(len(member_bytes)), member_bytes]
+    parts.extend(store_snapshots.encode_parts(store))
+    return parts
+
+
+def encode_snapshot_data(members: raft_pb2.MemberSet, store: StoreSnapshot) -> bytes:
+    return b"".join(snapshot_data_parts(members, store))
 
 
 def decode_snapshot_data(data: bytes) -> tuple[raft_pb2.MemberSet, StoreSnapshot]:
-    (length,) = _LENGTH.unpack_from(data)
-    members = raft_pb2.MemberSet.FromString(data[_LENGTH.size : _LENGTH.size + length])
-    return members, store_snapshots.decode(data[_LENGTH.size + length :])
+    view = memoryview(data)
+    (length,) = _LENGTH.unpack_from(view)
+    members = raft_pb2.MemberSet.FromString(bytes(view[_LENGTH.size : _LENGTH.size + length]))
+    return members, store_snapshots.decode(view[_LENGTH.size + length :])
 
 
 @dataclass
@@ -150,7 +160,7 @@ class _Inputs:
     unreachable: set[int] = field(default_factory=set)
     snapshot_reports: list[tuple[int, bool]] = field(default_factory=list)
     reads: list[asyncio.Future[int]] = field(default_factory=list)
-    local_snapshots: list[Snapshot] = field(default_factory=list)
+    local_snapshots: list[SnapshotMetadata] = field(default_factory=list)
     transfers: list[int] = field(default_factory=list)
 
 
@@ -222,6 +232,7 @@ class RaftDriver:
             self._machine.restore(store)
             self.applied = self.snapshot_index = recovered.snapshot.metadata.index
             self.conf_state = recovered.snapshot.metadata.conf_state
+            recovered.snapshot = Snapshot(recovered.snapshot.metadata)  # the store holds it now
         self.term = recovered.hard_state.term
         election_ticks = max(2, self.config.election_timeout_ms // self.config.heartbeat_interval_ms)
         self.node = RawNode(
@@ -335,7 +346,11 @@ class RaftDriver:
                 "cannot record the cluster this member joined; it will learn it again after a restart"
             )
 
-    def _deliver(self, sender: int, messages: Sequence[raft_pb2.Message]) -> None:
+    def _deliver(
+        self, sender: int, messages: Sequence[raft_pb2.Message], snapshot_data: bytes | None
+    ) -> None:
+        """Peer messages to step; `snapshot_data` is the data of the MsgSnap among them (it travels
+        beside the message, see etcdlite.raft.transport)."""
         if self.cluster_id == 0 and self.transport.cluster_id:
             self.cluster_id = self.transport.cluster_id
             self._tasks.append(
@@ -343,9 +358,14 @@ class RaftDriver:
             )
         for pb in messages:
             try:
-                self._inputs.messages.append(codec.message_from_pb(pb))
+                message = codec.message_from_pb(pb)
             except codec.CodecError as exc:
                 log.warning("dropping a message from %016x: %s", sender, exc)
+                continue
+            if message.snapshot is not None and snapshot_data is not None:
+                snapshot = Snapshot(message.snapshot.metadata, snapshot_data)
+                message = dataclasses.replace(message, snapshot=snapshot)
+            self._inputs.messages.append(message)
         self._wake.set()
 
     def _removed(self) -> None:
@@ -650,7 +670,10 @@ class RaftDriver:
             durable.cache(rd.hard_state, rd.entries, rd.snapshot)
         # 2. send
         for message in rd.messages:
-            self.transport.send(codec.message_to_pb(message))
+            if message.type is MessageType.SNAP:
+                self._send_snapshot(message)
+            else:
+                self.transport.send(codec.message_to_pb(message))
         # 3. apply
         if rd.snapshot is not None:
             self._install_snapshot(rd.snapshot)
@@ -864,9 +887,9 @@ class RaftDriver:
         assert self.durable is not None
         started = time.monotonic()
         try:
-            data = await asyncio.to_thread(encode_snapshot_data, members, store)
-            snap = Snapshot(metadata=metadata, data=data)
-            path = await asyncio.to_thread(self.durable.save_local_snapshot, snap)
+            parts = await asyncio.to_thread(snapshot_data_parts, members, store)
+            path = await asyncio.to_thread(self.durable.save_local_snapshot, metadata, parts)
+            del parts
         except Exception:
             log.exception("writing the snapshot at entry %d failed; keeping the log", metadata.index)
             return
@@ -877,18 +900,30 @@ class RaftDriver:
             store.revision,
             time.monotonic() - started,
         )
-        self._inputs.local_snapshots.append(snap)
+        self._inputs.local_snapshots.append(metadata)
         self._wake.set()
 
-    def _cache_local_snapshot(self, snap: Snapshot) -> None:
+    def _cache_local_snapshot(self, meta: SnapshotMetadata) -> None:
         assert self.durable is not None
-        meta = snap.metadata
         try:
-            self.durable.create_snapshot(meta.index, meta.conf_state, snap.data)
+            self.durable.create_snapshot(meta.index, meta.conf_state)
         except RaftError as exc:
             log.info("not caching snapshot %d: %s", meta.index, exc)
             return
         self.durable.compact_cache(meta.index)
+
+    def _send_snapshot(self, message: Message) -> None:
+        """The core's MsgSnap names the newest snapshot; the transport streams its data (the whole
+        store) from the snapshot file, so that no member keeps a copy of it in memory."""
+        assert self.durable is not None
+        try:
+            source = self.durable.snapshot_file()
+        except (OSError, SnapshotFileCorruptError) as exc:
+            log.error("cannot send a snapshot to member %016x: %s", message.to, exc)
+            self._snapshot_status(message.to, False)
+            return
+        pb = codec.message_to_pb(dataclasses.replace(message, snapshot=Snapshot(source.metadata)))
+        self.transport.send_snapshot(SnapshotSend(pb, source.path, source.offset, source.length))
 
     # ------------------------------------------------------------------ member attributes
 

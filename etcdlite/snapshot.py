@@ -40,6 +40,12 @@ class SnapshotCorruptError(Exception):
 
 
 def encode(snapshot: StoreSnapshot) -> bytes:
+    return b"".join(encode_parts(snapshot))
+
+
+def encode_parts(snapshot: StoreSnapshot) -> list[bytes]:
+    """The encoding as a list of parts that share the store's keys and values: written out one
+    after the other they are `encode(snapshot)`, without a copy of the whole store in memory."""
     parts = [
         MAGIC,
         _HEADER.pack(
@@ -60,14 +66,19 @@ def encode(snapshot: StoreSnapshot) -> bytes:
             )
             parts.append(r.key)
             parts.append(r.value)
-    body = b"".join(parts)
-    return body + _CRC.pack(zlib.crc32(body))
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    parts.append(_CRC.pack(crc))
+    return parts
 
 
-def decode(data: bytes) -> StoreSnapshot:
-    if len(data) < len(MAGIC) + _HEADER.size + _CRC.size or not data.startswith(MAGIC):
+def decode(data: bytes | memoryview) -> StoreSnapshot:
+    """Keys and values are copied out one by one; the whole encoding is never copied."""
+    view = memoryview(data)
+    if len(view) < len(MAGIC) + _HEADER.size + _CRC.size or bytes(view[: len(MAGIC)]) != MAGIC:
         raise SnapshotCorruptError("not an etcdlite snapshot (bad magic or too short)")
-    body, (crc,) = data[: -_CRC.size], _CRC.unpack_from(data, len(data) - _CRC.size)
+    body, (crc,) = view[: -_CRC.size], _CRC.unpack_from(view, len(view) - _CRC.size)
     if zlib.crc32(body) != crc:
         raise SnapshotCorruptError("checksum mismatch")
     offset = len(MAGIC)
@@ -85,9 +96,9 @@ def decode(data: bytes) -> StoreSnapshot:
         for _ in range(count):
             key_len, value_len, create, mod, version, lease = unpack(body, offset)
             offset += _RECORD.size
-            key = body[offset : offset + key_len]
+            key = bytes(body[offset : offset + key_len])
             offset += key_len
-            value = body[offset : offset + value_len]
+            value = bytes(body[offset : offset + value_len])
             offset += value_len
             records.append(KeyRecord(key, create, mod, version, value, lease))
         lists.append(records)

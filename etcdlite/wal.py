@@ -24,12 +24,14 @@ import logging
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
-_FRAME = struct.Struct("<II")
+FRAME = struct.Struct("<II")  # u32 length, u32 CRC32 of the payload
 _ENTRY = struct.Struct("<BQQ")
 # Larger than any request etcdlite accepts (max-request-bytes is capped below this).
 MAX_RECORD_BYTES = 256 * 1024 * 1024
@@ -62,20 +64,45 @@ class WalBrokenError(OSError):
 
 def frame(payload: bytes) -> bytes:
     """A record as stored: length and CRC32 of the payload, then the payload."""
-    return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+    return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def frame_header(parts: Sequence[bytes]) -> bytes:
+    """The header frame() would put before the parts' concatenation, without building it."""
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return FRAME.pack(sum(map(len, parts)), crc)
+
+
+def read_frame(f: BinaryIO, max_length: int) -> bytes | str:
+    """The payload of the record at the file's position (read in one piece, not sliced out of
+    the whole file), or why there is no valid one."""
+    header = f.read(FRAME.size)
+    if len(header) < FRAME.size:
+        return "short record header"
+    length, crc = FRAME.unpack(header)
+    if length > max_length:
+        return f"impossible record length {length}"
+    payload = f.read(length)
+    if len(payload) != length:
+        return f"record of {length} bytes runs past the end of the file"
+    if zlib.crc32(payload) != crc:
+        return "checksum mismatch"
+    return payload
 
 
 def parse_frame(data: bytes, offset: int, min_length: int = 1) -> tuple[bytes, int] | str:
     """The payload of the record at `offset` and the offset after it, or why there is no valid one."""
-    if offset + _FRAME.size > len(data):
+    if offset + FRAME.size > len(data):
         return "short record header"
-    length, crc = _FRAME.unpack_from(data, offset)
+    length, crc = FRAME.unpack_from(data, offset)
     if length < min_length or length > MAX_RECORD_BYTES:
         return f"impossible record length {length}"
-    end = offset + _FRAME.size + length
+    end = offset + FRAME.size + length
     if end > len(data):
         return f"record of {length} bytes runs past the end of the file"
-    payload = data[offset + _FRAME.size : end]
+    payload = data[offset + FRAME.size : end]
     if zlib.crc32(payload) != crc:
         return "checksum mismatch"
     return payload, end
@@ -99,7 +126,7 @@ def _parse_record(data: bytes, offset: int) -> tuple[LogEntry, int] | str:
 
 def _valid_record_after(data: bytes, offset: int, after_index: int) -> bool:
     """Is there any intact record past a bad one? Then the bad one is not a torn tail."""
-    for start in range(offset + 1, len(data) - _FRAME.size - _ENTRY.size + 1):
+    for start in range(offset + 1, len(data) - FRAME.size - _ENTRY.size + 1):
         parsed = _parse_record(data, start)
         if not isinstance(parsed, str) and parsed[0].index > after_index:
             return True

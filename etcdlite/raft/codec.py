@@ -63,13 +63,18 @@ def conf_state_from_pb(pb: raft_pb2.ConfState) -> ConfState:
 
 
 def snapshot_to_pb(snap: Snapshot) -> raft_pb2.Snapshot:
+    pb = raft_pb2.Snapshot()
+    _fill_snapshot_pb(pb, snap)
+    return pb
+
+
+def _fill_snapshot_pb(pb: raft_pb2.Snapshot, snap: Snapshot) -> None:
+    """In place: the data (a whole store) is copied once, not once per enclosing message."""
     meta = snap.metadata
-    return raft_pb2.Snapshot(
-        data=snap.data,
-        metadata=raft_pb2.SnapshotMetadata(
-            conf_state=conf_state_to_pb(meta.conf_state), index=meta.index, term=meta.term
-        ),
-    )
+    pb.data = snap.data
+    pb.metadata.index = meta.index
+    pb.metadata.term = meta.term
+    pb.metadata.conf_state.CopyFrom(conf_state_to_pb(meta.conf_state))
 
 
 def snapshot_from_pb(pb: raft_pb2.Snapshot) -> Snapshot:
@@ -97,7 +102,7 @@ def message_to_pb(msg: Message) -> raft_pb2.Message:
     )
     setattr(pb, "from", msg.frm)  # `from` is a Python keyword
     if msg.snapshot is not None:
-        pb.snapshot.CopyFrom(snapshot_to_pb(msg.snapshot))
+        _fill_snapshot_pb(pb.snapshot, msg.snapshot)
     return pb
 
 

@@ -13,10 +13,14 @@ Disk layout under the directory given (the member's `raft/`):
   from that index on (a conflicting suffix overwritten by a new leader). A bad record at the end
   of the last segment is a torn write, cut with a warning; anywhere else it is corruption and
   opening refuses, naming file and offset. Each new segment starts with the current hard state.
-- `snap/%016x-%016x.snap` (term, index): one framed raftpb.Snapshot, written to a temporary
-  file, fsynced, renamed and the directory fsynced. After a snapshot the log is rotated and
-  segments wholly covered by it are deleted; the cache keeps `catch_up_entries` before it for
-  slow followers (etcd keeps 5000).
+- `snap/%016x-%016x.snap` (term, index): a framed raftpb.Snapshot holding the metadata, then
+  the snapshot's data as a second record (files written before kept the data inside the first
+  record; both are read). Written to a temporary file, fsynced, renamed and the directory
+  fsynced. After a snapshot the log is rotated and segments wholly covered by it are deleted;
+  the cache keeps `catch_up_entries` before it for slow followers (etcd keeps 5000).
+The snapshot's data (the whole store) is never kept in memory: it is written from its parts
+as they are encoded, `snapshot()` answers with the metadata alone, and `snapshot_file` says
+where the data record lies, for the transport to stream it to a follower that needs it.
 Touches only files under its directory.
 """
 
@@ -27,13 +31,23 @@ import logging
 import os
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from etcdlite.raft import codec
 from etcdlite.raft.storage import MemoryStorage
-from etcdlite.raft.types import ConfState, Entry, EntryType, HardState, Snapshot
-from etcdlite.wal import WalBrokenError, WalCorruptError, append_synced, frame, fsync_dir, parse_frame
+from etcdlite.raft.types import ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata
+from etcdlite.wal import (
+    WalBrokenError,
+    WalCorruptError,
+    append_synced,
+    frame,
+    frame_header,
+    fsync_dir,
+    parse_frame,
+    read_frame,
+)
 from kubelite.pb.raftpb import raft_pb2
 
 log = logging.getLogger(__name__)
@@ -43,6 +57,7 @@ _ENTRY = struct.Struct("<BQQB")
 _HARD_STATE = struct.Struct("<BQQQ")
 _SNAPSHOT = struct.Struct("<BQQ")
 SEGMENT_BYTES = 64 * 1024 * 1024
+MAX_SNAPSHOT_BYTES = 2**32 - 1  # a record's u32 length
 CATCH_UP_ENTRIES = 5000
 _ENTRY_TYPE_CODES = {EntryType.NORMAL: 0, EntryType.CONF_CHANGE: 1}
 _ENTRY_TYPES = {v: k for k, v in _ENTRY_TYPE_CODES.items()}
@@ -57,6 +72,16 @@ class _Segment:
     seq: int
     path: Path
     max_index: int = 0  # highest entry or snapshot index recorded in it
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """Where a snapshot's data record (header and payload, as framed on disk) lies in its file."""
+
+    metadata: SnapshotMetadata
+    path: Path
+    offset: int
+    length: int
 
 
 @dataclass
@@ -117,45 +142,72 @@ def _snapshot_index(path: Path) -> int:
     return int(path.stem.split("-")[1], 16)
 
 
-def load_snapshot(snap_dir: Path) -> Snapshot | None:
+def newest_snapshot_file(snap_dir: Path) -> Path | None:
     if not snap_dir.is_dir():
         return None
-    for leftover in snap_dir.glob("*.tmp"):
-        leftover.unlink(missing_ok=True)
     paths = []
     for path in snap_dir.glob("*.snap"):
         try:
             paths.append((_snapshot_index(path), path))
         except (ValueError, IndexError):
             log.warning("ignoring %s: not a snapshot name", path)
-    if not paths:
+    return max(paths)[1] if paths else None
+
+
+def load_snapshot(snap_dir: Path) -> Snapshot | None:
+    """The newest snapshot with its data (leftover temporary files are removed); None if there is
+    none. A file of the earlier layout is rewritten in the current one. Blocking.
+    SnapshotFileCorruptError names the file."""
+    if snap_dir.is_dir():
+        for leftover in snap_dir.glob("*.tmp"):
+            leftover.unlink(missing_ok=True)
+    path = newest_snapshot_file(snap_dir)
+    if path is None:
         return None
-    _, path = max(paths)
-    data = path.read_bytes()
-    parsed = parse_frame(data, 0)
-    if isinstance(parsed, str) or parsed[1] != len(data):
-        why = parsed if isinstance(parsed, str) else "bytes after the record"
-        raise SnapshotFileCorruptError(f"snapshot {path} is corrupt: {why}; refusing to start")
-    pb = raft_pb2.Snapshot()
-    pb.ParseFromString(parsed[0])
-    return codec.snapshot_from_pb(pb)
+
+    def corrupt(why: str) -> SnapshotFileCorruptError:
+        return SnapshotFileCorruptError(f"snapshot {path} is corrupt: {why}; refusing to start")
+
+    with open(path, "rb") as f:
+        header = read_frame(f, MAX_SNAPSHOT_BYTES)
+        if isinstance(header, str):
+            raise corrupt(header)
+        pb = raft_pb2.Snapshot.FromString(header)
+        del header
+        earlier_layout = not f.peek(1)
+        if earlier_layout:  # the data inside the first record
+            data = bytes(pb.data)
+            pb.ClearField("data")
+        else:
+            record = read_frame(f, MAX_SNAPSHOT_BYTES)
+            if isinstance(record, str):
+                raise corrupt(record)
+            if f.read(1):
+                raise corrupt("bytes after the data record")
+            data = record
+    snap = Snapshot(codec.snapshot_from_pb(pb).metadata, data)
+    if earlier_layout:
+        save_snapshot_file(snap_dir, snap.metadata, [data])
+    return snap
 
 
-def save_snapshot_file(snap_dir: Path, snap: Snapshot) -> Path:
-    """Atomically and durably; older snapshot files are deleted after. Blocking."""
+def save_snapshot_file(snap_dir: Path, metadata: SnapshotMetadata, data: Sequence[bytes]) -> Path:
+    """Atomically and durably, the data written from its parts (never joined in memory); older
+    snapshot files are deleted after. Blocking."""
     snap_dir.mkdir(parents=True, exist_ok=True)
-    meta = snap.metadata
-    path = snap_dir / _snapshot_name(meta.term, meta.index)
+    path = snap_dir / _snapshot_name(metadata.term, metadata.index)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as f:
-        f.write(frame(codec.snapshot_to_pb(snap).SerializeToString()))
+        f.write(frame(codec.snapshot_to_pb(Snapshot(metadata)).SerializeToString()))
+        f.write(frame_header(data))
+        f.writelines(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(snap_dir)
     for older in snap_dir.glob("*.snap"):
         with contextlib.suppress(ValueError, IndexError):
-            if _snapshot_index(older) < meta.index:
+            if _snapshot_index(older) < metadata.index:
                 older.unlink(missing_ok=True)
     return path
 
@@ -238,7 +290,7 @@ class DurableStorage:
         self._lock = threading.Lock()  # persist runs in worker threads; one writer at a time
         self.memory = MemoryStorage()
         if snapshot is not None:
-            self.memory.apply_snapshot(snapshot)
+            self.memory.apply_snapshot(Snapshot(snapshot.metadata))
         if self.recovered.entries:
             self.memory.append(self.recovered.entries)
         self.memory.set_hard_state(self.recovered.hard_state)
@@ -269,7 +321,23 @@ class DurableStorage:
         return self.memory.last_index()
 
     def snapshot(self) -> Snapshot:
+        """The newest snapshot's metadata, without its data (`snapshot_file` says where that is)."""
         return self.memory.snapshot()
+
+    def snapshot_file(self) -> SnapshotFile:
+        """Where the newest snapshot's data lies, to stream it to a follower (it reads only the
+        metadata record). It may be newer than `snapshot()` while a local snapshot is cached."""
+        path = newest_snapshot_file(self.snap_dir)
+        if path is None:
+            raise FileNotFoundError(f"no snapshot file in {self.snap_dir}")
+        with open(path, "rb") as f:
+            header = read_frame(f, MAX_SNAPSHOT_BYTES)
+            if isinstance(header, str):
+                raise SnapshotFileCorruptError(f"snapshot {path} is corrupt: {header}")
+            offset = f.tell()
+            length = os.fstat(f.fileno()).st_size - offset
+        metadata = codec.snapshot_from_pb(raft_pb2.Snapshot.FromString(header)).metadata
+        return SnapshotFile(metadata, path, offset, length)
 
     # --- what MemoryStorage offers to writers (RawNode.bootstrap uses these): durable, then cached
     def set_hard_state(self, hs: HardState) -> None:
@@ -291,7 +359,7 @@ class DurableStorage:
             if self.broken:
                 raise OSError("an earlier Raft log write failed half way; restart the member")
             if snap is not None:
-                save_snapshot_file(self.snap_dir, snap)
+                save_snapshot_file(self.snap_dir, snap.metadata, [snap.data])
             parts = []
             if snap is not None:
                 parts.append(encode_snapshot_marker(snap.metadata.index, snap.metadata.term))
@@ -323,26 +391,28 @@ class DurableStorage:
         self.cache(hs, entries, snap)
 
     def cache(self, hs: HardState | None, entries: list[Entry], snap: Snapshot | None) -> None:
-        """Mirror what `persist` made durable into the cache the core reads."""
+        """Mirror what `persist` made durable into the cache the core reads (a snapshot without
+        its data)."""
         if snap is not None:
-            self.memory.apply_snapshot(snap)
+            self.memory.apply_snapshot(Snapshot(snap.metadata))
         if entries:
             self.memory.append(entries)
         if hs is not None:
             self.memory.set_hard_state(hs)
 
-    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
-        """Cache side of a local snapshot of the applied state at `index`; `save_local_snapshot` next."""
-        return self.memory.create_snapshot(index, conf_state, data)
+    def create_snapshot(self, index: int, conf_state: ConfState) -> Snapshot:
+        """Cache side of a local snapshot at `index`, once `save_local_snapshot` wrote it."""
+        return self.memory.create_snapshot(index, conf_state, b"")
 
-    def save_local_snapshot(self, snap: Snapshot) -> Path:
-        """Blocking: write the snapshot file, start a new segment, drop segments it covers."""
-        path = save_snapshot_file(self.snap_dir, snap)
+    def save_local_snapshot(self, metadata: SnapshotMetadata, data: Sequence[bytes]) -> Path:
+        """Blocking: write the snapshot file from the parts of its data, start a new segment, drop
+        segments it covers."""
+        path = save_snapshot_file(self.snap_dir, metadata, data)
         with self._lock:
             self._rotate()
             keep = []
             for segment in self._segments[:-1]:
-                if segment.max_index <= snap.metadata.index:
+                if segment.max_index <= metadata.index:
                     segment.path.unlink(missing_ok=True)
                 else:
                     keep.append(segment)

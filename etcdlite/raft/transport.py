@@ -12,7 +12,10 @@ Sending: one `PeerSender` per peer with a bounded queue and one task that writes
 queued as one batch. `send` never blocks the driver: when the queue is full, or the peer cannot
 be reached, the messages are dropped and the driver is told (`unreachable`, and
 `snapshot_status` for snapshots), which is how Raft learns to retry. A lost connection is
-redialed after a short pause. Touches sockets only; knows raftpb messages, not the Raft core.
+redialed after a short pause. A snapshot (`send_snapshot`) goes in a batch of its own, its data
+record streamed from the snapshot file with sendfile (the sender never holds the whole store in
+memory) and checked against its CRC by the listener. Touches sockets, and reads the snapshot
+files it is given; knows raftpb messages, not the Raft core.
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ import asyncio
 import contextlib
 import logging
 import struct
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from google.protobuf.message import DecodeError
 
+from etcdlite.wal import FRAME
 from kubelite.pb.raftpb import raft_pb2
 
 log = logging.getLogger(__name__)
 
-# Snapshots travel as one message; allow them to be large.
-MAX_FRAME_BYTES = 1024 * 1024 * 1024
+MAX_FRAME_BYTES = 1024 * 1024 * 1024  # a batch (a snapshot's data travels beside it)
 QUEUE_LIMIT = 4096  # messages waiting for one peer (etcd's streamBufSize)
 BATCH_LIMIT = 512  # messages in one batch
 DIAL_TIMEOUT = 1.0
@@ -41,7 +47,9 @@ SNAPSHOT_SEND_TIMEOUT = 60.0
 RETRY_PAUSE = 0.1
 MAX_RETRY_PAUSE = 1.0
 
-Deliver = Callable[[int, Sequence[raft_pb2.Message]], None]
+MAX_SNAPSHOT_DATA_BYTES = 2**32 - 1
+# (sender, messages, the data of the MsgSnap among them, if any)
+Deliver = Callable[[int, Sequence[raft_pb2.Message], bytes | None], None]
 Unreachable = Callable[[int], None]
 SnapshotStatus = Callable[[int, bool], None]
 Removed = Callable[[], None]
@@ -56,6 +64,16 @@ class PeerListenError(Exception):
 
 class _Refused(Exception):
     """The peer answered the hello, or a later batch, with an error."""
+
+
+@dataclass(frozen=True)
+class SnapshotSend:
+    """A MsgSnap without its data, and where its data record (framed as on disk) lies in a file."""
+
+    message: raft_pb2.Message
+    path: Path
+    offset: int
+    length: int
 
 
 def target_of(url: str) -> tuple[str, int]:
@@ -75,6 +93,17 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
     if length > MAX_FRAME_BYTES:
         raise DecodeError(f"frame of {length} bytes is over the limit of {MAX_FRAME_BYTES}")
     return await reader.readexactly(length)
+
+
+async def read_snapshot_data(reader: asyncio.StreamReader) -> bytes:
+    """The data record that follows a batch with a MsgSnap, checked against its CRC."""
+    length, crc = FRAME.unpack(await reader.readexactly(FRAME.size))
+    if length > MAX_SNAPSHOT_DATA_BYTES:
+        raise DecodeError(f"snapshot data of {length} bytes is over the limit of {MAX_SNAPSHOT_DATA_BYTES}")
+    data = await reader.readexactly(length)
+    if zlib.crc32(data) != crc:
+        raise DecodeError("snapshot data does not match its checksum")
+    return data
 
 
 def _close(writer: asyncio.StreamWriter) -> None:
@@ -100,27 +129,27 @@ class PeerSender:
         self._unreachable = unreachable
         self._snapshot_status = snapshot_status
         self._removed = removed
-        self._queue: deque[raft_pb2.Message] = deque()
+        self._queue: deque[raft_pb2.Message | SnapshotSend] = deque()
         self._queued = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
         self._acks: asyncio.Task[None] | None = None
         self._failing = False
         self._task = asyncio.create_task(self._run(), name=f"raft-sender-{peer_id:x}")
 
-    def send(self, message: raft_pb2.Message) -> None:
+    def send(self, item: raft_pb2.Message | SnapshotSend) -> None:
         if len(self._queue) >= QUEUE_LIMIT:
-            self._dropped([message], "queue full")
+            self._dropped([item], "queue full")
             return
-        self._queue.append(message)
+        self._queue.append(item)
         self._queued.set()
 
-    def _dropped(self, messages: Sequence[raft_pb2.Message], why: str) -> None:
+    def _dropped(self, items: Sequence[raft_pb2.Message | SnapshotSend], why: str) -> None:
         if not self._failing:
-            log.warning("peer %016x unreachable (%s): dropping %d messages", self.peer_id, why, len(messages))
+            log.warning("peer %016x unreachable (%s): dropping %d messages", self.peer_id, why, len(items))
             self._failing = True
         self._unreachable(self.peer_id)
-        for message in messages:
-            if message.type == raft_pb2.MsgSnap:
+        for item in items:
+            if isinstance(item, SnapshotSend):
                 self._snapshot_status(self.peer_id, False)
 
     def _drop_queue(self, why: str) -> None:
@@ -142,21 +171,35 @@ class PeerSender:
                     pause = min(MAX_RETRY_PAUSE, pause * 2)
                     continue
             pause = RETRY_PAUSE
-            batch = [self._queue.popleft() for _ in range(min(BATCH_LIMIT, len(self._queue)))]
+            batch = self._next_batch()
             if not self._queue:
                 self._queued.clear()
             try:
-                await self._write(batch)
+                if isinstance(batch, SnapshotSend):
+                    await self._write_snapshot(batch)
+                else:
+                    await self._write(batch)
             except (OSError, TimeoutError) as exc:
                 self._disconnect()
-                self._dropped(batch, str(exc) or type(exc).__name__)
+                self._dropped(batch if isinstance(batch, list) else [batch], str(exc) or type(exc).__name__)
                 continue
             if self._failing:
                 log.info("peer %016x reachable again", self.peer_id)
                 self._failing = False
-            for message in batch:
-                if message.type == raft_pb2.MsgSnap:
-                    self._snapshot_status(self.peer_id, True)
+            if isinstance(batch, SnapshotSend):
+                self._snapshot_status(self.peer_id, True)
+
+    def _next_batch(self) -> list[raft_pb2.Message] | SnapshotSend:
+        """The messages queued before the next snapshot (at most BATCH_LIMIT), or that snapshot."""
+        queue = self._queue
+        if isinstance(queue[0], SnapshotSend):
+            return queue.popleft()
+        batch: list[raft_pb2.Message] = []
+        while queue and len(batch) < BATCH_LIMIT and not isinstance(queue[0], SnapshotSend):
+            message = queue.popleft()
+            assert not isinstance(message, SnapshotSend)
+            batch.append(message)
+        return batch
 
     async def _dial(self) -> None:
         host, port = target_of(self.urls[0])
@@ -191,9 +234,19 @@ class PeerSender:
         request.messages.extend(batch)
         writer.write(frame(request))
         if writer.transport.get_write_buffer_size() or writer.is_closing():
-            has_snapshot = any(m.type == raft_pb2.MsgSnap for m in batch)
-            async with asyncio.timeout(SNAPSHOT_SEND_TIMEOUT if has_snapshot else SEND_TIMEOUT):
+            async with asyncio.timeout(SEND_TIMEOUT):
                 await writer.drain()
+
+    async def _write_snapshot(self, item: SnapshotSend) -> None:
+        writer = self._writer
+        assert writer is not None
+        request = raft_pb2.MessageBatch(snapshot_data_follows=True)
+        request.MergeFrom(self._header)
+        request.messages.append(item.message)
+        async with asyncio.timeout(SNAPSHOT_SEND_TIMEOUT):
+            writer.write(frame(request))
+            with open(item.path, "rb") as f:  # a newer snapshot may unlink it; the open file stays
+                await asyncio.get_running_loop().sendfile(writer.transport, f, item.offset, item.length)
 
     def _disconnect(self) -> None:
         if self._acks is not None:
@@ -281,10 +334,11 @@ class PeerTransport:
             sender = getattr(hello, "from")
             while not error:
                 batch = raft_pb2.MessageBatch.FromString(await read_frame(reader))
+                data = await read_snapshot_data(reader) if batch.snapshot_data_follows else None
                 if sender in self._removed:
                     writer.write(frame(raft_pb2.Ack(error=REMOVED_ERROR)))
                     break
-                self._deliver(sender, batch.messages)
+                self._deliver(sender, batch.messages, data)
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError):
             pass  # the peer went away; it redials
@@ -314,12 +368,20 @@ class PeerTransport:
             self._close_later(sender)
 
     def send(self, message: raft_pb2.Message) -> None:
-        sender = self._senders.get(message.to)
+        self._send(message.to, message)
+
+    def send_snapshot(self, item: SnapshotSend) -> None:
+        self._send(item.message.to, item)
+
+    def _send(self, to: int, item: raft_pb2.Message | SnapshotSend) -> None:
+        sender = self._senders.get(to)
         if sender is None:
-            if message.to not in self._removed:
-                self._unreachable(message.to)
+            if to not in self._removed:
+                self._unreachable(to)
+            if isinstance(item, SnapshotSend):
+                self._snapshot_status(to, False)
             return
-        sender.send(message)
+        sender.send(item)
 
     def _close_later(self, sender: PeerSender) -> None:
         """Closing is async; `stop` awaits whatever is still closing."""

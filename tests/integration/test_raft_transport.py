@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from etcdlite.raft.transport import PeerTransport
+from etcdlite.raft.transport import PeerTransport, SnapshotSend
+from etcdlite.wal import frame
 from kubelite.pb.raftpb import raft_pb2
 from kubelite.waiting import until
 
@@ -22,6 +24,7 @@ class Member:
     id: int
     cluster_id: int = CLUSTER
     delivered: list[tuple[int, int]] = field(default_factory=list)  # (sender, message index)
+    snapshot_data: list[bytes] = field(default_factory=list)  # what came with each MsgSnap
     unreachable: list[int] = field(default_factory=list)
     snapshots: list[tuple[int, bool]] = field(default_factory=list)
     removed: int = 0
@@ -32,7 +35,7 @@ class Member:
         self.transport = PeerTransport(
             self.id,
             self.cluster_id,
-            lambda sender, msgs: self.delivered.extend((sender, m.index) for m in msgs),
+            self._on_deliver,
             self.unreachable.append,
             lambda peer, ok: self.snapshots.append((peer, ok)),
             self._on_removed,
@@ -40,6 +43,11 @@ class Member:
         [address] = await self.transport.start([(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")])
         self.url = f"http://{address}"
         return self
+
+    def _on_deliver(self, sender: int, messages, data: bytes | None) -> None:
+        self.delivered.extend((sender, m.index) for m in messages)
+        if data is not None:
+            self.snapshot_data.append(data)
 
     def _on_removed(self) -> None:
         self.removed += 1
@@ -74,6 +82,18 @@ async def connected(a: Member, b: Member) -> AsyncIterator[tuple[Member, Member]
         await a.stop()
 
 
+def snapshot_file(tmp_path: Path, data: bytes, damage: bool = False) -> SnapshotSend:
+    """A file laid out as a snapshot file (some leading bytes, then the framed data record)."""
+    record = bytearray(frame(data))
+    if damage:
+        record[-1] ^= 0xFF
+    path = tmp_path / "snap"
+    path.write_bytes(b"metadata record" + record)
+    message = raft_pb2.Message(type=raft_pb2.MsgSnap, to=2, index=7)
+    setattr(message, "from", 1)
+    return SnapshotSend(message, path, len(b"metadata record"), len(record))
+
+
 def test_messages_arrive_in_order() -> None:
     async def scenario() -> None:
         async with connected(Member(1), Member(2)) as (a, b):
@@ -86,7 +106,9 @@ def test_messages_arrive_in_order() -> None:
     run(scenario)
 
 
-def test_a_peer_that_is_down_is_reported_unreachable_and_is_redialed_when_it_returns() -> None:
+def test_a_peer_that_is_down_is_reported_unreachable_and_is_redialed_when_it_returns(tmp_path) -> None:
+    snapshot = snapshot_file(tmp_path, b"state")
+
     async def scenario() -> None:
         a, b = await Member(1).start(), await Member(2).start()
         url = b.url
@@ -94,14 +116,14 @@ def test_a_peer_that_is_down_is_reported_unreachable_and_is_redialed_when_it_ret
         try:
             a.transport.set_peer(2, [url])
             a.send(2, 1)
-            a.send(2, 2, raft_pb2.MsgSnap)
+            a.transport.send_snapshot(snapshot)
             await until(lambda: (2, False) in a.snapshots, "the snapshot to member 2 to be reported failed")
             assert 2 in a.unreachable
             b = await Member(2).start(port=int(url.rsplit(":", 1)[1]))  # back on the same address
 
             def delivered() -> bool:
-                a.send(2, 3, raft_pb2.MsgSnap)
-                return (1, 3) in b.delivered
+                a.transport.send_snapshot(snapshot)
+                return (1, 7) in b.delivered
 
             await until(delivered, "member 1 to reach member 2 again", timeout=10, interval=0.1)
             await until(lambda: (2, True) in a.snapshots, "a snapshot to member 2 to be reported sent")
@@ -131,6 +153,40 @@ def test_stopping_while_a_peer_refuses_connections_always_ends() -> None:
                     await a.stop()
             except TimeoutError:
                 raise AssertionError(f"stop #{attempt} hung, dialing a closed port") from None
+
+    run(scenario)
+
+
+def test_a_snapshot_is_streamed_from_its_file_after_the_messages_before_it(tmp_path) -> None:
+    data = bytes(range(256)) * 40_000  # 10 MB, more than one socket buffer
+    item = snapshot_file(tmp_path, data)
+
+    async def scenario() -> None:
+        async with connected(Member(1), Member(2)) as (a, b):
+            a.send(2, 5)
+            a.transport.send_snapshot(item)
+            a.send(2, 8)
+            await until(lambda: (1, 8) in b.delivered, "the message after the snapshot at member 2")
+            assert b.delivered == [(1, 5), (1, 7), (1, 8)], "in the order sent"
+            assert b.snapshot_data == [data]
+            await until(lambda: (2, True) in a.snapshots, "the snapshot to be reported sent")
+
+    run(scenario)
+
+
+def test_snapshot_data_that_fails_its_checksum_is_not_delivered(tmp_path) -> None:
+    item = snapshot_file(tmp_path, b"state" * 1000, damage=True)
+
+    async def scenario() -> None:
+        async with connected(Member(1), Member(2)) as (a, b):
+            a.transport.send_snapshot(item)
+
+            def delivered() -> bool:
+                a.send(2, 9)
+                return (1, 9) in b.delivered
+
+            await until(delivered, "a message after the bad record to reach member 2", interval=0.1)
+            assert (1, 7) not in b.delivered and b.snapshot_data == [], "the MsgSnap was dropped"
 
     run(scenario)
 

@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import pytest
 
+from etcdlite.raft import codec
 from etcdlite.raft.durable import DurableStorage, SnapshotFileCorruptError
 from etcdlite.raft.errors import CompactedError
 from etcdlite.raft.types import ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata
-from etcdlite.wal import WalCorruptError
+from etcdlite.wal import WalCorruptError, frame, parse_frame
 
 
 def ents(first: int, last: int, term: int, tag: bytes = b"") -> list[Entry]:
     return [Entry(term=term, index=i, data=tag + str(i).encode()) for i in range(first, last + 1)]
+
+
+def data_record(log: DurableStorage) -> tuple[SnapshotMetadata, bytes]:
+    """What a follower would be sent: the newest snapshot's metadata, and its data record read
+    where `snapshot_file` says it lies."""
+    source = log.snapshot_file()
+    record = source.path.read_bytes()[source.offset : source.offset + source.length]
+    assert len(record) == source.length
+    payload, end = parse_frame(record, 0, min_length=0)
+    assert end == len(record)
+    return source.metadata, payload
 
 
 def reopen(path, **kwargs) -> DurableStorage:
@@ -77,18 +89,22 @@ def test_local_snapshot_drops_covered_segments_and_restart_starts_from_it(tmp_pa
     log = reopen(tmp_path, catch_up_entries=2)
     cs = ConfState(voters=(1,))
     log.save(HardState(term=1, vote=1, commit=10), ents(1, 10, 1), None)
-    snap = log.create_snapshot(8, cs, b"state at 8")
     old_segments = log.segment_paths
-    log.save_local_snapshot(snap)
+    log.save_local_snapshot(SnapshotMetadata(index=8, term=1, conf_state=cs), [b"state ", b"at 8"])
+    log.create_snapshot(8, cs)
     log.compact_cache(8)
     assert log.first_index() == 7, "two entries kept before the snapshot for slow followers"
     log.save(HardState(term=1, vote=1, commit=11), ents(11, 11, 1), None)
-    log.save_local_snapshot(log.create_snapshot(11, cs, b"state at 11"))
+    metadata = SnapshotMetadata(index=11, term=1, conf_state=cs)
+    log.save_local_snapshot(metadata, [b"state", b" at ", b"11"])
+    log.create_snapshot(11, cs)
     assert not any(p.exists() for p in old_segments), "segments wholly covered are deleted"
+    assert log.snapshot() == Snapshot(metadata), "the cache keeps no snapshot data"
+    assert data_record(log) == (metadata, b"state at 11"), "the file has it"
     log.close()
     log = reopen(tmp_path)
-    assert log.snapshot().metadata == SnapshotMetadata(index=11, term=1, conf_state=cs)
-    assert log.snapshot().data == b"state at 11"
+    assert log.snapshot() == Snapshot(metadata)
+    assert log.recovered.snapshot == Snapshot(metadata, b"state at 11")
     assert log.initial_state() == (HardState(term=1, vote=1, commit=11), cs)
     assert log.first_index() == 12 and log.last_index() == 11
     with pytest.raises(CompactedError):
@@ -102,8 +118,9 @@ def test_received_snapshot_replaces_the_log_across_restart(tmp_path):
     log.save(HardState(term=3, commit=20), [], snap)
     log.save(None, ents(21, 22, 3), None)
     log.close()
+    assert log.snapshot() == Snapshot(snap.metadata) and data_record(log) == (snap.metadata, snap.data)
     log = reopen(tmp_path)
-    assert log.snapshot() == snap
+    assert log.recovered.snapshot == snap and log.snapshot() == Snapshot(snap.metadata)
     assert (log.first_index(), log.last_index()) == (21, 22)
     assert log.entries(21, 23) == ents(21, 22, 3)
 
@@ -111,12 +128,26 @@ def test_received_snapshot_replaces_the_log_across_restart(tmp_path):
 def test_corrupt_snapshot_file_refuses_to_start(tmp_path):
     log = reopen(tmp_path)
     log.save(HardState(term=1, commit=3), ents(1, 3, 1), None)
-    snap = log.create_snapshot(3, ConfState(voters=(1,)), b"x" * 100)
-    path = log.save_local_snapshot(snap)
+    path = log.save_local_snapshot(
+        SnapshotMetadata(index=3, term=1, conf_state=ConfState((1,))), [b"x" * 100]
+    )
     log.close()
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(SnapshotFileCorruptError, match=str(path)):
         reopen(tmp_path)
+
+
+def test_a_snapshot_file_with_the_data_inside_its_first_record_is_still_read(tmp_path):
+    """The layout before the data got a record of its own: one framed raftpb.Snapshot."""
+    metadata = SnapshotMetadata(index=4, term=2, conf_state=ConfState(voters=(1, 2)))
+    snap_dir = tmp_path / "snap"
+    snap_dir.mkdir()
+    (snap_dir / f"{2:016x}-{4:016x}.snap").write_bytes(
+        frame(codec.snapshot_to_pb(Snapshot(metadata, b"old layout")).SerializeToString())
+    )
+    log = reopen(tmp_path)
+    assert log.recovered.snapshot == Snapshot(metadata, b"old layout")
+    assert data_record(log) == (metadata, b"old layout"), "rewritten in the current layout"
 
 
 def test_bootstrap_writes_through_the_storage_api(tmp_path):
