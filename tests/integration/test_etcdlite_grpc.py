@@ -5,25 +5,31 @@ from __future__ import annotations
 import concurrent.futures
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
-from tests.integration.etcd_helpers import run_etcdlite, run_real_etcd, start_etcdlite
+from tests.integration.etcd_helpers import EtcdProcess, run_etcdlite, run_real_etcd, start_etcdlite
 
 Compare = rpc_pb2.Compare
 
 
 @pytest.fixture(scope="module")
-def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[grpc.Channel]:
+def member(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]:
     proc = start_etcdlite(tmp_path_factory.mktemp("etcdlite-grpc"))
     try:
-        with grpc.insecure_channel(proc.address) as channel:
-            yield channel
+        yield proc
     finally:
         assert proc.stop() == 0, proc.log()
+
+
+@pytest.fixture(scope="module")
+def channel(member: EtcdProcess) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(member.address) as channel:
+        yield channel
 
 
 class WatchClient:
@@ -151,6 +157,32 @@ def test_a_resumed_watch_misses_nothing(channel):
         assert events[0].kv.mod_revision == start + 2
     finally:
         second.close()
+
+
+def test_an_idle_watch_outlives_a_client_that_pings_all_the_time(member, channel):
+    """etcdctl pings every 2 s (--keepalive-time) even when nothing is in flight; grpc-core's
+    default policy answers the third such ping with GOAWAY (too_many_pings), which ends every
+    stream on the connection. Like etcd, the server allows them: here about 12 pings go out in
+    6 s of silence on the watch, which then still delivers the next write."""
+    pinging_options = [
+        ("grpc.keepalive_time_ms", 500),
+        ("grpc.keepalive_timeout_ms", 5000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_sent_ping_interval_without_data_ms", 500),
+    ]
+    with grpc.insecure_channel(member.address, options=pinging_options) as pinging:
+        watch = WatchClient(pinging)
+        try:
+            watch.create(b"/idle/key")
+            assert watch.next().created
+            time.sleep(6.0)  # the condition under test is time passing with nothing on the stream
+            kv = rpc_pb2_grpc.KVStub(channel)
+            kv.Put(rpc_pb2.PutRequest(key=b"/idle/key", value=b"still here"), timeout=5)
+            events = watch.next().events
+            assert [(e.kv.key, e.kv.value) for e in events] == [(b"/idle/key", b"still here")]
+        finally:
+            watch.close()
 
 
 def test_lease_keepalive_stream_and_expiry_through_watch(channel, watch):
