@@ -91,6 +91,7 @@ READ_INDEX_RETRY = 0.5  # etcd's readIndexRetryTime
 # Readies 3 to 4 times larger and cut the CPU per write by a fifth.
 BATCH_BUSY_SECONDS = 20e-6
 BATCH_MAX_YIELDS = 50
+BATCH_MAX_SECONDS = 0.005  # ticks, peer messages and fsyncs wait behind it: a twentieth of a heartbeat
 _ENVELOPE = struct.Struct("<BQQ")
 _LENGTH = struct.Struct("<I")
 
@@ -362,7 +363,10 @@ class RaftDriver:
             except codec.CodecError as exc:
                 log.warning("dropping a message from %016x: %s", sender, exc)
                 continue
-            if message.snapshot is not None and snapshot_data is not None:
+            if message.snapshot is not None:
+                if snapshot_data is None:  # a sender that does not stream the data beside it
+                    log.warning("dropping a snapshot from %016x that came without its data", sender)
+                    continue
                 snapshot = Snapshot(message.snapshot.metadata, snapshot_data)
                 message = dataclasses.replace(message, snapshot=snapshot)
             self._inputs.messages.append(message)
@@ -593,12 +597,15 @@ class RaftDriver:
         Ready carries many proposals: a Ready's costs (a fsync, a batch to each peer, a wake-up
         of every follower) are mostly per Ready, not per entry. Yield to the loop while it has
         other work (an iteration that took longer than an idle one), at most BATCH_MAX_YIELDS
-        times; an idle member yields once, which costs its clients a few microseconds."""
+        times and for at most BATCH_MAX_SECONDS; an idle member yields once, which costs its
+        clients a few microseconds."""
         clock = time.perf_counter
+        deadline = clock() + BATCH_MAX_SECONDS
         for _ in range(BATCH_MAX_YIELDS):
             started = clock()
             await asyncio.sleep(0)
-            if clock() - started < BATCH_BUSY_SECONDS:
+            finished = clock()
+            if finished - started < BATCH_BUSY_SECONDS or finished >= deadline:
                 return
 
     def _feed(self) -> None:

@@ -176,6 +176,8 @@ def load_snapshot(snap_dir: Path) -> Snapshot | None:
         del header
         earlier_layout = not f.peek(1)
         if earlier_layout:  # the data inside the first record
+            if not pb.data:  # a snapshot always holds its members: this lost its data record
+                raise corrupt("the data record is missing")
             data = bytes(pb.data)
             pb.ClearField("data")
         else:

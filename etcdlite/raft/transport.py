@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 import zlib
 from collections import deque
@@ -179,7 +180,9 @@ class PeerSender:
                     await self._write_snapshot(batch)
                 else:
                     await self._write(batch)
-            except (OSError, TimeoutError) as exc:
+            except Exception as exc:
+                if not isinstance(exc, (OSError, TimeoutError)):
+                    log.exception("sending to peer %016x failed unexpectedly", self.peer_id)
                 self._disconnect()
                 self._dropped(batch if isinstance(batch, list) else [batch], str(exc) or type(exc).__name__)
                 continue
@@ -243,10 +246,20 @@ class PeerSender:
         request = raft_pb2.MessageBatch(snapshot_data_follows=True)
         request.MergeFrom(self._header)
         request.messages.append(item.message)
-        async with asyncio.timeout(SNAPSHOT_SEND_TIMEOUT):
-            writer.write(frame(request))
-            with open(item.path, "rb") as f:  # a newer snapshot may unlink it; the open file stays
-                await asyncio.get_running_loop().sendfile(writer.transport, f, item.offset, item.length)
+        # Opened before the batch goes out, which announces the data: a newer snapshot may unlink
+        # the file, but the open file stays readable.
+        loop = asyncio.get_running_loop()
+        with open(item.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < item.offset + item.length:
+                raise OSError(f"snapshot {item.path} holds {size} bytes, not {item.offset + item.length}")
+            async with asyncio.timeout(SNAPSHOT_SEND_TIMEOUT):
+                writer.write(frame(request))
+                if writer.is_closing():  # sendfile would raise RuntimeError on a closing transport
+                    raise ConnectionResetError(f"connection to peer {self.peer_id:016x} closed")
+                sent = await loop.sendfile(writer.transport, f, item.offset, item.length)
+            if sent != item.length:
+                raise OSError(f"sent {sent} of the {item.length} bytes of snapshot {item.path}")
 
     def _disconnect(self) -> None:
         if self._acks is not None:

@@ -191,6 +191,49 @@ def test_snapshot_data_that_fails_its_checksum_is_not_delivered(tmp_path) -> Non
     run(scenario)
 
 
+def test_a_snapshot_file_shorter_than_its_record_fails_the_send_and_the_peer_stays_reachable(
+    tmp_path,
+) -> None:
+    item = snapshot_file(tmp_path, b"state" * 1000)
+    item.path.write_bytes(item.path.read_bytes()[:-10])  # cut after the core named it
+
+    async def scenario() -> None:
+        async with connected(Member(1), Member(2)) as (a, b):
+            a.transport.send_snapshot(item)
+            await until(lambda: (2, False) in a.snapshots, "the snapshot to be reported failed")
+
+            def delivered() -> bool:
+                a.send(2, 9)
+                return (1, 9) in b.delivered
+
+            await until(delivered, "a message after the failed snapshot to reach member 2", interval=0.1)
+            assert (1, 7) not in b.delivered and b.snapshot_data == [], "no MsgSnap without its data"
+
+    run(scenario)
+
+
+def test_an_unexpected_failure_while_sending_does_not_end_the_sender(tmp_path, monkeypatch) -> None:
+    """What sendfile raises on a transport that closed under it (RuntimeError) must not silence the peer."""
+    item = snapshot_file(tmp_path, b"state" * 1000)
+
+    async def failing_sendfile(*args, **kwargs):
+        raise RuntimeError("Transport is closing")
+
+    async def scenario() -> None:
+        async with connected(Member(1), Member(2)) as (a, b):
+            monkeypatch.setattr(asyncio.get_running_loop(), "sendfile", failing_sendfile)
+            a.transport.send_snapshot(item)
+            await until(lambda: (2, False) in a.snapshots, "the snapshot to be reported failed")
+
+            def delivered() -> bool:
+                a.send(2, 9)
+                return (1, 9) in b.delivered
+
+            await until(delivered, "a message after the failed snapshot to reach member 2", interval=0.1)
+
+    run(scenario)
+
+
 def test_a_member_of_another_cluster_is_refused() -> None:
     async def scenario() -> None:
         async with connected(Member(1, cluster_id=0xBAD), Member(2)) as (a, b):

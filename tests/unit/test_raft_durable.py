@@ -137,6 +137,21 @@ def test_corrupt_snapshot_file_refuses_to_start(tmp_path):
         reopen(tmp_path)
 
 
+def test_a_snapshot_file_that_lost_its_data_record_refuses_to_start(tmp_path):
+    """Not taken for the earlier layout (and rewritten with no data): the file is named as corrupt."""
+    log = reopen(tmp_path)
+    log.save(HardState(term=1, commit=3), ents(1, 3, 1), None)
+    path = log.save_local_snapshot(
+        SnapshotMetadata(index=3, term=1, conf_state=ConfState((1,))), [b"x" * 100]
+    )
+    log.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - len(frame(b"x" * 100))])
+    with pytest.raises(SnapshotFileCorruptError, match=f"{path}.*data record is missing"):
+        reopen(tmp_path)
+    assert path.read_bytes() == whole[: len(whole) - len(frame(b"x" * 100))], "left as found"
+
+
 def test_a_snapshot_file_with_the_data_inside_its_first_record_is_still_read(tmp_path):
     """The layout before the data got a record of its own: one framed raftpb.Snapshot."""
     metadata = SnapshotMetadata(index=4, term=2, conf_state=ConfState(voters=(1, 2)))
