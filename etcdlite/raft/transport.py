@@ -49,6 +49,7 @@ RETRY_PAUSE = 0.1
 MAX_RETRY_PAUSE = 1.0
 
 MAX_SNAPSHOT_DATA_BYTES = 2**32 - 1
+SNAPSHOT_READ_BYTES = 1024 * 1024
 # (sender, messages, the data of the MsgSnap among them, if any)
 Deliver = Callable[[int, Sequence[raft_pb2.Message], bytes | None], None]
 Unreachable = Callable[[int], None]
@@ -96,13 +97,24 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-async def read_snapshot_data(reader: asyncio.StreamReader) -> bytes:
-    """The data record that follows a batch with a MsgSnap, checked against its CRC."""
+async def read_snapshot_data(reader: asyncio.StreamReader) -> bytearray:
+    """The data record that follows a batch with a MsgSnap, checked against its CRC. Read in
+    pieces into a buffer of its size: `readexactly` would gather it in the stream's buffer and
+    then copy it, twice the store at once on a member that is catching up."""
     length, crc = FRAME.unpack(await reader.readexactly(FRAME.size))
     if length > MAX_SNAPSHOT_DATA_BYTES:
         raise DecodeError(f"snapshot data of {length} bytes is over the limit of {MAX_SNAPSHOT_DATA_BYTES}")
-    data = await reader.readexactly(length)
-    if zlib.crc32(data) != crc:
+    data = bytearray(length)
+    view, got, running = memoryview(data), 0, 0
+    while got < length:
+        piece = await reader.read(min(SNAPSHOT_READ_BYTES, length - got))
+        if not piece:
+            raise asyncio.IncompleteReadError(b"", length)
+        view[got : got + len(piece)] = piece
+        running = zlib.crc32(piece, running)
+        got += len(piece)
+    view.release()
+    if running != crc:
         raise DecodeError("snapshot data does not match its checksum")
     return data
 

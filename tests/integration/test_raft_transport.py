@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from etcdlite.raft.transport import PeerTransport, SnapshotSend
+from etcdlite.raft.transport import frame as transport_frame
 from etcdlite.wal import frame
 from kubelite.pb.raftpb import raft_pb2
 from kubelite.waiting import until
@@ -230,6 +231,40 @@ def test_an_unexpected_failure_while_sending_does_not_end_the_sender(tmp_path, m
                 return (1, 9) in b.delivered
 
             await until(delivered, "a message after the failed snapshot to reach member 2", interval=0.1)
+
+    run(scenario)
+
+
+def test_a_connection_that_ends_inside_the_snapshot_data_delivers_nothing_of_it() -> None:
+    """A sender that dies mid-snapshot: its batch is not delivered, and the member takes the redial."""
+
+    async def scenario() -> None:
+        b = await Member(2).start()
+        try:
+            host, port = b.url.removeprefix("http://").split(":")
+            hello = raft_pb2.MessageBatch(cluster_id=CLUSTER)
+            setattr(hello, "from", 1)
+            message = raft_pb2.Message(type=raft_pb2.MsgSnap, to=2, index=7)
+            setattr(message, "from", 1)
+            batch = raft_pb2.MessageBatch(cluster_id=CLUSTER, snapshot_data_follows=True, messages=[message])
+            setattr(batch, "from", 1)
+            reader, writer = await asyncio.open_connection(host, int(port))
+            record = frame(b"state" * 100_000)
+            writer.write(transport_frame(hello) + transport_frame(batch) + record[: len(record) // 2])
+            await writer.drain()
+            await reader.readexactly(4)  # the listener's Ack: the hello was taken
+            writer.close()
+            await writer.wait_closed()
+            a = await Member(1).start()
+            try:
+                a.transport.set_peer(2, [b.url])
+                a.send(2, 9)
+                await until(lambda: (1, 9) in b.delivered, "a message over a new connection")
+                assert b.delivered == [(1, 9)] and b.snapshot_data == [], "nothing of the cut snapshot"
+            finally:
+                await a.stop()
+        finally:
+            await b.stop()
 
     run(scenario)
 
