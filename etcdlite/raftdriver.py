@@ -930,7 +930,7 @@ class RaftDriver:
             self._snapshot_status(message.to, False)
             return
         pb = codec.message_to_pb(dataclasses.replace(message, snapshot=Snapshot(source.metadata)))
-        self.transport.send_snapshot(SnapshotSend(pb, source.path, source.offset, source.length))
+        self.transport.send_snapshot(SnapshotSend(pb, source.data))
 
     # ------------------------------------------------------------------ member attributes
 

@@ -23,7 +23,7 @@ import zlib
 from pathlib import Path
 
 from etcdlite.mvcc import KeyRecord, StoreSnapshot
-from etcdlite.wal import fsync_dir
+from etcdlite.wal import crc32_of, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +66,7 @@ def encode_parts(snapshot: StoreSnapshot) -> list[bytes]:
             )
             parts.append(r.key)
             parts.append(r.value)
-    crc = 0
-    for part in parts:
-        crc = zlib.crc32(part, crc)
-    parts.append(_CRC.pack(crc))
+    parts.append(_CRC.pack(crc32_of(parts)))
     return parts
 
 

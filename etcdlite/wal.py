@@ -67,12 +67,26 @@ def frame(payload: bytes) -> bytes:
     return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def frame_header(parts: Sequence[bytes]) -> bytes:
-    """The header frame() would put before the parts' concatenation, without building it."""
+@dataclass(frozen=True)
+class RecordSpan:
+    """Where one record, as framed on disk (header and payload), lies in a file."""
+
+    path: Path
+    offset: int
+    length: int
+
+
+def crc32_of(parts: Sequence[bytes]) -> int:
+    """The CRC32 of the parts' concatenation, without building it."""
     crc = 0
     for part in parts:
         crc = zlib.crc32(part, crc)
-    return FRAME.pack(sum(map(len, parts)), crc)
+    return crc
+
+
+def frame_header(parts: Sequence[bytes]) -> bytes:
+    """The header frame() would put before the parts' concatenation, without building it."""
+    return FRAME.pack(sum(map(len, parts)), crc32_of(parts))
 
 
 def read_frame(f: BinaryIO, max_length: int) -> bytes | str:

@@ -39,6 +39,7 @@ from etcdlite.raft import codec
 from etcdlite.raft.storage import MemoryStorage
 from etcdlite.raft.types import ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata
 from etcdlite.wal import (
+    RecordSpan,
     WalBrokenError,
     WalCorruptError,
     append_synced,
@@ -76,12 +77,10 @@ class _Segment:
 
 @dataclass(frozen=True)
 class SnapshotFile:
-    """Where a snapshot's data record (header and payload, as framed on disk) lies in its file."""
+    """A snapshot's metadata, and where its data record lies in its file."""
 
     metadata: SnapshotMetadata
-    path: Path
-    offset: int
-    length: int
+    data: RecordSpan
 
 
 @dataclass
@@ -339,7 +338,7 @@ class DurableStorage:
             offset = f.tell()
             length = os.fstat(f.fileno()).st_size - offset
         metadata = codec.snapshot_from_pb(raft_pb2.Snapshot.FromString(header)).metadata
-        return SnapshotFile(metadata, path, offset, length)
+        return SnapshotFile(metadata, RecordSpan(path, offset, length))
 
     # --- what MemoryStorage offers to writers (RawNode.bootstrap uses these): durable, then cached
     def set_hard_state(self, hs: HardState) -> None:

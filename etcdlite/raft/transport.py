@@ -29,12 +29,11 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from google.protobuf.message import DecodeError
 
-from etcdlite.wal import FRAME
+from etcdlite.wal import FRAME, RecordSpan
 from kubelite.pb.raftpb import raft_pb2
 
 log = logging.getLogger(__name__)
@@ -70,12 +69,10 @@ class _Refused(Exception):
 
 @dataclass(frozen=True)
 class SnapshotSend:
-    """A MsgSnap without its data, and where its data record (framed as on disk) lies in a file."""
+    """A MsgSnap without its data, and where its data record lies in a snapshot file."""
 
     message: raft_pb2.Message
-    path: Path
-    offset: int
-    length: int
+    data: RecordSpan
 
 
 def target_of(url: str) -> tuple[str, int]:
@@ -260,18 +257,18 @@ class PeerSender:
         request.messages.append(item.message)
         # Opened before the batch goes out, which announces the data: a newer snapshot may unlink
         # the file, but the open file stays readable.
-        loop = asyncio.get_running_loop()
-        with open(item.path, "rb") as f:
+        loop, span = asyncio.get_running_loop(), item.data
+        with open(span.path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            if size < item.offset + item.length:
-                raise OSError(f"snapshot {item.path} holds {size} bytes, not {item.offset + item.length}")
+            if size < span.offset + span.length:
+                raise OSError(f"snapshot {span.path} holds {size} bytes, not {span.offset + span.length}")
             async with asyncio.timeout(SNAPSHOT_SEND_TIMEOUT):
                 writer.write(frame(request))
                 if writer.is_closing():  # sendfile would raise RuntimeError on a closing transport
                     raise ConnectionResetError(f"connection to peer {self.peer_id:016x} closed")
-                sent = await loop.sendfile(writer.transport, f, item.offset, item.length)
-            if sent != item.length:
-                raise OSError(f"sent {sent} of the {item.length} bytes of snapshot {item.path}")
+                sent = await loop.sendfile(writer.transport, f, span.offset, span.length)
+            if sent != span.length:
+                raise OSError(f"sent {sent} of the {span.length} bytes of snapshot {span.path}")
 
     def _disconnect(self) -> None:
         if self._acks is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from etcdlite.raft.transport import PeerTransport, SnapshotSend
 from etcdlite.raft.transport import frame as transport_frame
-from etcdlite.wal import frame
+from etcdlite.wal import RecordSpan, frame
 from kubelite.pb.raftpb import raft_pb2
 from kubelite.waiting import until
 
@@ -92,7 +92,17 @@ def snapshot_file(tmp_path: Path, data: bytes, damage: bool = False) -> Snapshot
     path.write_bytes(b"metadata record" + record)
     message = raft_pb2.Message(type=raft_pb2.MsgSnap, to=2, index=7)
     setattr(message, "from", 1)
-    return SnapshotSend(message, path, len(b"metadata record"), len(record))
+    return SnapshotSend(message, RecordSpan(path, len(b"metadata record"), len(record)))
+
+
+async def a_message_gets_through(a: Member, b: Member, when: str) -> None:
+    """Until a message from a (sent again every 0.1 s, as Raft would) is delivered at b."""
+
+    def delivered() -> bool:
+        a.send(b.id, 9)
+        return (a.id, 9) in b.delivered
+
+    await until(delivered, f"a message {when} to reach member {b.id}", interval=0.1)
 
 
 def test_messages_arrive_in_order() -> None:
@@ -181,12 +191,7 @@ def test_snapshot_data_that_fails_its_checksum_is_not_delivered(tmp_path) -> Non
     async def scenario() -> None:
         async with connected(Member(1), Member(2)) as (a, b):
             a.transport.send_snapshot(item)
-
-            def delivered() -> bool:
-                a.send(2, 9)
-                return (1, 9) in b.delivered
-
-            await until(delivered, "a message after the bad record to reach member 2", interval=0.1)
+            await a_message_gets_through(a, b, "after the bad record")
             assert (1, 7) not in b.delivered and b.snapshot_data == [], "the MsgSnap was dropped"
 
     run(scenario)
@@ -196,18 +201,13 @@ def test_a_snapshot_file_shorter_than_its_record_fails_the_send_and_the_peer_sta
     tmp_path,
 ) -> None:
     item = snapshot_file(tmp_path, b"state" * 1000)
-    item.path.write_bytes(item.path.read_bytes()[:-10])  # cut after the core named it
+    item.data.path.write_bytes(item.data.path.read_bytes()[:-10])  # cut after the core named it
 
     async def scenario() -> None:
         async with connected(Member(1), Member(2)) as (a, b):
             a.transport.send_snapshot(item)
             await until(lambda: (2, False) in a.snapshots, "the snapshot to be reported failed")
-
-            def delivered() -> bool:
-                a.send(2, 9)
-                return (1, 9) in b.delivered
-
-            await until(delivered, "a message after the failed snapshot to reach member 2", interval=0.1)
+            await a_message_gets_through(a, b, "after the failed snapshot")
             assert (1, 7) not in b.delivered and b.snapshot_data == [], "no MsgSnap without its data"
 
     run(scenario)
@@ -225,12 +225,7 @@ def test_an_unexpected_failure_while_sending_does_not_end_the_sender(tmp_path, m
             monkeypatch.setattr(asyncio.get_running_loop(), "sendfile", failing_sendfile)
             a.transport.send_snapshot(item)
             await until(lambda: (2, False) in a.snapshots, "the snapshot to be reported failed")
-
-            def delivered() -> bool:
-                a.send(2, 9)
-                return (1, 9) in b.delivered
-
-            await until(delivered, "a message after the failed snapshot to reach member 2", interval=0.1)
+            await a_message_gets_through(a, b, "after the failed snapshot")
 
     run(scenario)
 

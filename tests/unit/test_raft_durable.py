@@ -3,6 +3,8 @@ corruption refuses to start, and a conflicting suffix is overwritten as in etcd'
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from etcdlite.raft import codec
@@ -20,8 +22,9 @@ def data_record(log: DurableStorage) -> tuple[SnapshotMetadata, bytes]:
     """What a follower would be sent: the newest snapshot's metadata, and its data record read
     where `snapshot_file` says it lies."""
     source = log.snapshot_file()
-    record = source.path.read_bytes()[source.offset : source.offset + source.length]
-    assert len(record) == source.length
+    span = source.data
+    record = span.path.read_bytes()[span.offset : span.offset + span.length]
+    assert len(record) == span.length
     payload, end = parse_frame(record, 0, min_length=0)
     assert end == len(record)
     return source.metadata, payload
@@ -125,13 +128,17 @@ def test_received_snapshot_replaces_the_log_across_restart(tmp_path):
     assert log.entries(21, 23) == ents(21, 22, 3)
 
 
-def test_corrupt_snapshot_file_refuses_to_start(tmp_path):
+def saved_snapshot_file(tmp_path, data: bytes) -> Path:
+    """A log of 3 entries with a local snapshot at 3 holding `data`, closed; its snapshot file."""
     log = reopen(tmp_path)
     log.save(HardState(term=1, commit=3), ents(1, 3, 1), None)
-    path = log.save_local_snapshot(
-        SnapshotMetadata(index=3, term=1, conf_state=ConfState((1,))), [b"x" * 100]
-    )
+    path = log.save_local_snapshot(SnapshotMetadata(index=3, term=1, conf_state=ConfState((1,))), [data])
     log.close()
+    return path
+
+
+def test_corrupt_snapshot_file_refuses_to_start(tmp_path):
+    path = saved_snapshot_file(tmp_path, b"x" * 100)
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(SnapshotFileCorruptError, match=str(path)):
         reopen(tmp_path)
@@ -139,12 +146,7 @@ def test_corrupt_snapshot_file_refuses_to_start(tmp_path):
 
 def test_a_snapshot_file_that_lost_its_data_record_refuses_to_start(tmp_path):
     """Not taken for the earlier layout (and rewritten with no data): the file is named as corrupt."""
-    log = reopen(tmp_path)
-    log.save(HardState(term=1, commit=3), ents(1, 3, 1), None)
-    path = log.save_local_snapshot(
-        SnapshotMetadata(index=3, term=1, conf_state=ConfState((1,))), [b"x" * 100]
-    )
-    log.close()
+    path = saved_snapshot_file(tmp_path, b"x" * 100)
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) - len(frame(b"x" * 100))])
     with pytest.raises(SnapshotFileCorruptError, match=f"{path}.*data record is missing"):
