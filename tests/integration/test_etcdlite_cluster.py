@@ -33,10 +33,15 @@ from tests.integration.etcd_helpers import (
     wait_until,
 )
 from tests.lincheck.checker import check
-from tests.lincheck.history import record
+from tests.lincheck.faults import FaultClock, assert_each_fault_felt
+from tests.lincheck.history import Recorder
 
 # Faster than etcd's defaults so failover fits the test budget; the ratio is etcd's (1:10).
 TIMING = ["--heartbeat-interval=50", "--election-timeout=500"]
+# The chaos test records until its fault schedule is over: about 11 s of sleeps, plus two restarts
+# (up to START_TIMEOUT each) and three leader look-ups (up to 10 s each) on a slow machine; this
+# bounds the recording if the schedule hangs.
+RECORDING_LIMIT_S = 11.0 + 2 * START_TIMEOUT + 3 * 10.0 + 10.0
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Member:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    ended_on_purpose: bool = False  # killed or stopped by the test (and not started again since)
 
     @property
     def address(self) -> str:
@@ -66,6 +72,7 @@ class Member:
 
     def start(self, initial_cluster: str, *extra: str, state: str = "new") -> None:
         self.starts += 1
+        self.ended_on_purpose = False
         args = [
             sys.executable,
             "-m",
@@ -92,15 +99,18 @@ class Member:
         self.process.send_signal(signum)
 
     def kill(self) -> None:
+        """SIGKILL, on purpose (a member that had already died by itself stays a crash for close())."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait(STOP_TIMEOUT)
+            self.ended_on_purpose = True
 
     def stop(self) -> int:
-        """SIGTERM and wait; fail if it does not exit in time."""
+        """SIGTERM and wait; fail if it does not exit in time. Returns the exit code."""
         assert self.process is not None
         if self.process.poll() is None:
+            self.ended_on_purpose = True
             self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             try:
@@ -112,6 +122,21 @@ class Member:
                     f"{self.name} did not exit within {STOP_TIMEOUT}s of SIGTERM; its log ends:\n{log_tail}"
                 ) from None
         return self.process.returncode
+
+    def stop_at_end(self) -> str | None:
+        """At the end of a test: SIGTERM a member the test did not end itself, and say what is wrong
+        if it had already died (a crash that the quorum of the others hid) or did not exit 0."""
+        if self.process is None or self.ended_on_purpose:
+            return None
+        if self.process.poll() is not None:
+            return (
+                f"{self.name} had exited with {self.process.returncode} before the end of the test, "
+                f"though the test neither killed nor stopped it; its log ends:\n{self.log()[-3000:]}"
+            )
+        code = self.stop()
+        if code != 0:
+            return f"{self.name} exited {code} on SIGTERM, not 0; its log ends:\n{self.log()[-3000:]}"
+        return None
 
 
 class Cluster:
@@ -172,16 +197,18 @@ class Cluster:
         return "\n".join(f"--- {m.name}:\n{m.log()[-1500:]}" for m in self.members)
 
     def close(self) -> None:
+        """Stop every member; fail naming each one that had crashed or did not exit 0 on SIGTERM."""
         failures = []
         for member in self.members:
             try:
-                if member.process is not None:
-                    member.stop()
-            except AssertionError as exc:
+                failure = member.stop_at_end()
+                if failure is not None:
+                    failures.append(failure)
+            except AssertionError as exc:  # did not exit within STOP_TIMEOUT
                 failures.append(str(exc))
             finally:
                 member.kill()
-        assert not failures, failures
+        assert not failures, "\n\n".join(failures)
 
 
 def status(member: Member, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None:
@@ -398,12 +425,17 @@ def test_member_add_then_join_then_remove(cluster, tmp_path):
         listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
         m4 = [m for m in listing["members"] if m["peerURLs"] == [new.peer_url]]
         assert len(m4) == 1 and len(listing["members"]) == 4, listing
+        # a joined member publishes its name and client URL through Raft shortly after it starts
         wait_until(
-            lambda: json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)["members"],
-            5.0,
-            "the member list",
+            lambda: all_members_published(m1.address, 4),
+            10.0,
+            "m4 to publish its name and client URL",
+            seen=lambda: etcdctl(m1.address, "member", "list").stdout,
         )
-        member_id = f"{m4[0]['ID']:x}"
+        listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
+        [m4] = [m for m in listing["members"] if m["peerURLs"] == [new.peer_url]]
+        assert (m4["name"], m4["clientURLs"]) == ("m4", [f"http://{new.address}"]), m4
+        member_id = f"{m4['ID']:x}"
         etcdctl(m1.address, "member", "remove", member_id)
         listing = json.loads(etcdctl(m1.address, "member", "list", "-w", "json").stdout)
         assert len(listing["members"]) == 3, listing
@@ -488,37 +520,66 @@ def test_lease_calls_through_a_follower_and_move_leader(cluster):
 
 def test_history_under_kills_pauses_and_restarts_is_linearizable(cluster):
     cluster.start()
+    faults = FaultClock()
 
-    async def chaos() -> None:
-        """The fault schedule: SIGKILL the leader, then a follower, restarting each; then SIGSTOP
-        the leader and SIGCONT it (the sleeps space the faults; they synchronise nothing)."""
-        for round_ in range(2):
-            await asyncio.sleep(1.5)
-            victim = await asyncio.to_thread(cluster.leader) if round_ == 0 else cluster.members[round_]
-            await asyncio.to_thread(victim.kill)
-            await asyncio.sleep(1.5)
-            await asyncio.to_thread(cluster.restart, victim)
+    async def down_and_back(victim: Member, name: str) -> None:
+        """SIGKILL `victim`, leave it down a moment, restart it: one fault window, until it serves."""
+        faults.begin(name)
+        await asyncio.to_thread(victim.kill)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(cluster.restart, victim)
+        faults.end(name)
+
+    async def chaos(recorder: Recorder) -> None:
+        """The fault schedule: SIGKILL a follower that clients are on, then the leader, restarting
+        each; then SIGSTOP the leader and SIGCONT it; then a moment to recover. The sleeps space the
+        faults; they synchronise nothing. The follower goes first: clients are spread evenly over
+        the members until a failure moves one, so it surely has clients to fail."""
+        await asyncio.sleep(1.5)
+        leader = await asyncio.to_thread(cluster.leader)
+        follower = max(
+            (m for m in cluster.members if m is not leader), key=lambda m: recorder.clients_on(m.address)
+        )
+        await down_and_back(follower, f"SIGKILL of follower {follower.name}")
+        await asyncio.sleep(1.5)
+        leader = await asyncio.to_thread(cluster.leader)
+        await down_and_back(leader, f"SIGKILL of leader {leader.name}")
         await asyncio.sleep(1.0)
         paused = await asyncio.to_thread(cluster.leader)
+        name = f"SIGSTOP of leader {paused.name}"
+        faults.begin(name)
         paused.signal(signal.SIGSTOP)
-        await asyncio.sleep(2.0)
-        paused.signal(signal.SIGCONT)
+        try:
+            await asyncio.sleep(2.0)
+        finally:
+            paused.signal(signal.SIGCONT)
+            faults.end(name)
+        await asyncio.sleep(1.0)
 
-    async def run() -> list:
-        endpoints = [m.address for m in cluster.members]
-        recorder = asyncio.create_task(
-            record(
-                endpoints, clients=6, ops_per_client=10_000, keys=3, deadline_s=11.0, seed=7, op_timeout_s=0.5
-            )
+    async def run() -> Recorder:
+        recorder = Recorder([m.address for m in cluster.members], clients=6, keys=3, seed=7, op_timeout_s=0.5)
+        schedule_over = asyncio.Event()
+        recording = asyncio.create_task(
+            recorder.run(ops_per_client=100_000, deadline_s=RECORDING_LIMIT_S, until=schedule_over)
         )
-        await chaos()
-        return await recorder
+        try:
+            await chaos(recorder)
+            assert not recording.done(), f"the recording ended before the fault schedule: {faults.windows}"
+        finally:
+            schedule_over.set()
+            await recording
+        return recorder
 
-    history = asyncio.run(run())
+    recorder = asyncio.run(run())
+    history = recorder.history
+    felt = assert_each_fault_felt(faults.windows, history, recorder.failures)
     completed = [op for op in history if op.completed]
     assert len(completed) > 100, f"only {len(completed)} operations completed:\n{cluster.logs()}"
+    recovered = [op for op in completed if op.call_time > faults.windows[-1].end]
+    assert recovered, f"no operation completed after the last fault:\n{cluster.logs()}"
     result = check(history)
     print(f"{len(history)} operations, {len(completed)} completed: {result.outcome.value}")
+    print("\n".join(f.describe() for f in felt))
     assert result.ok, result.describe()
 
 

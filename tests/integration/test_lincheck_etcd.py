@@ -1,7 +1,8 @@
 """Histories recorded from concurrent clients against a real single-member etcdlite and against Debian's
 etcd are linearizable, and the checker catches a fault injected into a recorded history.
 
-Each recording is bounded by LINCHECK_SECONDS (default 3) and 1500 requests per client per 3 s; for a
+Each recording is bounded by LINCHECK_SECONDS (default 3) and 1500 requests per client per 3 s, except
+the paused-store one, which records until its fault schedule is over (bounded too); for a
 longer local run: `LINCHECK_SECONDS=30 .venv/bin/pytest tests/integration/test_lincheck_etcd.py`."""
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 from tests.integration.etcd_helpers import run_etcdlite, run_real_etcd, start_etcdlite
 from tests.lincheck import Budget, KVOperation, KVOutput, Operation, OpKind, Outcome, check
-from tests.lincheck.history import record
+from tests.lincheck.faults import FaultClock, assert_each_fault_felt
+from tests.lincheck.history import Recorder, record
 from tests.support import free_port
 
 CLIENTS = 6
@@ -132,12 +134,15 @@ def test_an_edited_read_is_caught(etcdlite_history: list[KVOperation]) -> None:
 
 
 def test_clients_fail_over_from_a_dead_endpoint(tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: UNAVAILABLE before anything is sent
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens: UNAVAILABLE before anything is sent
     with run_etcdlite(tmp_path) as endpoint:
-        history = asyncio.run(
-            record([dead, endpoint], clients=4, ops_per_client=300, keys=KEYS, deadline_s=SECONDS, seed=3)
-        )
-    # Clients 0 and 2 started on the dead endpoint and moved on; what they could not send is not recorded.
+        recorder = Recorder([f"http://{dead}", endpoint], clients=4, keys=KEYS, seed=3)
+        history = asyncio.run(recorder.run(ops_per_client=300, deadline_s=SECONDS))
+    # Clients 0 and 2 started on the dead endpoint, failed there without sending, and moved on; what
+    # they could not send is not in the history.
+    on_dead = [f for f in recorder.failures if f.endpoint == dead]
+    assert {f.client for f in on_dead} >= {0, 2}, recorder.failures
+    assert not any(f.sent for f in on_dead), on_dead
     assert {op.client for op in history if op.output is not None} == {0, 1, 2, 3}
     assert all(op.output is not None for op in history), [op for op in history if op.output is None]
     result = check(history, budget=BUDGET)
@@ -148,38 +153,44 @@ def test_history_across_a_paused_store_is_linearizable(tmp_path: Path) -> None:
     """While the store is stopped (SIGSTOP) requests time out and are recorded with an unknown outcome;
     after SIGCONT the store may still apply those it had received, and later reads may see them."""
     proc = start_etcdlite(tmp_path)
+    faults = FaultClock()
 
     async def pause_once() -> None:
-        # A fault schedule, not synchronisation: stop the store a moment into the run, then resume it.
+        # A fault schedule, not synchronisation: stop the store a moment into the run, resume it,
+        # and give it a moment to answer again.
         await asyncio.sleep(0.5)
+        faults.begin("SIGSTOP of the store")
         os.kill(proc.process.pid, signal.SIGSTOP)
         try:
             await asyncio.sleep(1.0)
         finally:
             os.kill(proc.process.pid, signal.SIGCONT)
+            faults.end("SIGSTOP of the store")
+        await asyncio.sleep(1.0)
 
-    async def run() -> list[KVOperation]:
-        fault = asyncio.create_task(pause_once())
+    async def run() -> Recorder:
+        recorder = Recorder([proc.endpoint], clients=4, keys=KEYS, seed=4, op_timeout_s=0.3)
+        schedule_over = asyncio.Event()
+        # bounded by the count and by a deadline far past the 2.5 s schedule
+        recording = asyncio.create_task(recorder.run(20_000, deadline_s=30.0, until=schedule_over))
         try:
-            return await record(
-                [proc.endpoint],
-                clients=4,
-                ops_per_client=2000,
-                keys=KEYS,
-                deadline_s=SECONDS,
-                seed=4,
-                op_timeout_s=0.3,
-            )
+            await pause_once()
+            assert not recording.done(), "the recording ended before the fault schedule"
         finally:
-            await fault
+            schedule_over.set()
+            await recording
+        return recorder
 
     try:
-        history = asyncio.run(run())
+        recorder = asyncio.run(run())
     finally:
         os.kill(proc.process.pid, signal.SIGCONT)
         assert proc.stop() == 0, proc.log()
-    unknown = [op for op in history if op.output is None]
-    assert unknown, "no request timed out while the store was stopped"
+    history = recorder.history
+    [paused] = assert_each_fault_felt(faults.windows, history, recorder.failures)
+    assert paused.unknown, f"no write timed out while the store was stopped: {paused.describe()}"
+    resumed = [op for op in history if op.completed and op.call_time > paused.window.end]
+    assert resumed, "no request was answered after SIGCONT"
     assert sum(op.output is not None for op in history) >= 200
     result = check(history, budget=BUDGET)
     assert result.ok, result.describe()

@@ -7,12 +7,13 @@ its own, it needs gRPC) produces one from real endpoints.
 
 from tests.lincheck.checker import Budget, CheckResult, Outcome, Violation, check
 from tests.lincheck.model import CompareTarget, KeyState, KVInput, KVModel, KVOperation, KVOutput, OpKind
-from tests.lincheck.operation import Operation
+from tests.lincheck.operation import Failure, Operation
 
 __all__ = [
     "Budget",
     "CheckResult",
     "CompareTarget",
+    "Failure",
     "KVInput",
     "KVModel",
     "KVOperation",

@@ -5,8 +5,13 @@ Each client talks to one endpoint (round-robin over `endpoints`) and moves to th
 request fails with UNAVAILABLE or DEADLINE_EXCEEDED, so a member can be killed or paused during the
 recording; after a failure it backs off a little (up to half a second) before its next request. A
 write that fails is recorded with an unknown outcome (it may have been applied), unless gRPC failed it
-before sending it (no connection); a read that fails is dropped (it changed nothing). Reads are
+before sending it (no connection); a read that fails is dropped (it changed nothing). Every failed
+request, recorded in the history or not, is also kept as a `Failure` (where, when, why), so a
+fault-injection test can show that its faults were felt (tests/lincheck/faults.py). Reads are
 linearizable (the default Range).
+
+A recording ends when every client did its requests, at its deadline, or, for a test that injects
+faults, when the test sets the `until` event (its fault schedule is over), whichever comes first.
 
 Touches only the given endpoints, under a key prefix unique to the run (so earlier data does not
 matter: every key starts absent). The operations each client chooses are a pure function of `seed`.
@@ -25,7 +30,7 @@ import grpc
 
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from tests.lincheck.model import CompareTarget, KVInput, KVOperation, KVOutput, OpKind
-from tests.lincheck.operation import Operation
+from tests.lincheck.operation import Failure, Operation
 
 log = logging.getLogger(__name__)
 
@@ -133,39 +138,99 @@ async def execute(kv: rpc_pb2_grpc.KVStub, op: KVInput, timeout: float) -> KVOut
     return KVOutput.swapped(txn.succeeded, txn.header.revision)
 
 
-async def _run_client(
-    client: EndpointClient,
-    workload: Workload,
-    ops: int,
-    deadline: float,
-    op_timeout_s: float,
-    history: list[KVOperation],
-) -> None:
-    failures = 0
-    for _ in range(ops):
-        if time.monotonic() >= deadline:
-            return
-        op = workload.next()
-        call = time.monotonic_ns()
+class Recorder:
+    """One recording: its history and failures so far, and which endpoint each client is on."""
+
+    def __init__(
+        self,
+        endpoints: list[str],
+        clients: int,
+        keys: int,
+        seed: int,
+        *,
+        op_timeout_s: float = 1.0,
+        prefix: str | None = None,
+    ) -> None:
+        if not endpoints or clients < 1 or keys < 1:
+            raise ValueError(f"need endpoints, clients >= 1 and keys >= 1: {endpoints=} {clients=} {keys=}")
+        prefix = prefix if prefix is not None else f"/lincheck/{uuid.uuid4().hex[:12]}/key-"
+        self.keys = [f"{prefix}{k}" for k in range(keys)]
+        self.seed = seed
+        self.op_timeout_s = op_timeout_s
+        self.connections = [EndpointClient(endpoints, i) for i in range(clients)]
+        self.history: list[KVOperation] = []
+        self.failures: list[Failure[KVInput]] = []
+
+    def clients_on(self, endpoint: str) -> int:
+        """How many clients send their next request to `endpoint` (host:port or http://host:port)."""
+        target = endpoint.removeprefix("http://").removeprefix("https://")
+        return sum(c.targets[c.index] == target for c in self.connections)
+
+    async def run(
+        self, ops_per_client: int, deadline_s: float, until: asyncio.Event | None = None
+    ) -> list[KVOperation]:
+        """Run every client until it did `ops_per_client` requests, `deadline_s` passed or `until` is set.
+
+        No request starts after that; one in flight may run `op_timeout_s` longer. Returns the
+        history ordered by call time.
+        """
+        deadline = time.monotonic() + deadline_s
         try:
-            out = await execute(client.kv(), op, op_timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            code, details = exc.code(), exc.details() or ""
-            target = client.targets[client.index]
-            log.debug("client %d: %s on %s: %s %s", workload.client, op, target, code, details)
-            sent = not (code is grpc.StatusCode.UNAVAILABLE and details.startswith(NOT_SENT))
-            if sent and op.kind is not OpKind.GET:
-                history.append(Operation(workload.client, call, None, op, None))
-            if code in FAILOVER_CODES:
-                await client.fail_over()
-            # Back off while nothing answers, so a cluster that is down does not turn into a flood of
-            # writes with unknown outcomes (each one makes the check harder).
-            failures += 1
-            await asyncio.sleep(min(MAX_BACKOFF_S, 0.01 * 2**failures))
-            continue
+            async with asyncio.TaskGroup() as group:
+                for i, connection in enumerate(self.connections):
+                    workload = Workload(i, self.keys, random.Random(f"{self.seed}/{i}"))
+                    group.create_task(self._run_client(connection, workload, ops_per_client, deadline, until))
+        finally:
+            for connection in self.connections:
+                await connection.close()
+        self.history.sort(key=lambda op: op.call_time)
+        self.failures.sort(key=lambda f: f.call_time)
+        return self.history
+
+    async def _run_client(
+        self,
+        client: EndpointClient,
+        workload: Workload,
+        ops: int,
+        deadline: float,
+        until: asyncio.Event | None,
+    ) -> None:
         failures = 0
-        history.append(Operation(workload.client, call, time.monotonic_ns(), op, out))
-        workload.observe(op, out)
+        for _ in range(ops):
+            if time.monotonic() >= deadline or (until is not None and until.is_set()):
+                return
+            op = workload.next()
+            call = time.monotonic_ns()
+            try:
+                out = await execute(client.kv(), op, self.op_timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                code, details = exc.code(), exc.details() or ""
+                target = client.targets[client.index]
+                log.debug("client %d: %s on %s: %s %s", workload.client, op, target, code, details)
+                sent = not (code is grpc.StatusCode.UNAVAILABLE and details.startswith(NOT_SENT))
+                self.failures.append(
+                    Failure(
+                        workload.client,
+                        target,
+                        call,
+                        time.monotonic_ns(),
+                        op,
+                        f"{code.name}: {details}",
+                        sent,
+                    )
+                )
+                if sent and op.kind is not OpKind.GET:
+                    self.history.append(Operation(workload.client, call, None, op, None))
+                if code in FAILOVER_CODES:
+                    await client.fail_over()
+                # Back off while nothing answers, so a cluster that is down does not turn into a flood of
+                # writes with unknown outcomes (each one makes the check harder).
+                failures += 1
+                await asyncio.sleep(min(MAX_BACKOFF_S, 0.01 * 2**failures))
+                continue
+            failures = 0
+            self.history.append(Operation(workload.client, call, time.monotonic_ns(), op, out))
+            workload.observe(op, out)
 
 
 async def record(
@@ -183,24 +248,8 @@ async def record(
 
     No request starts after the deadline; one in flight may run `op_timeout_s` longer. Client i
     starts on endpoints[i % len(endpoints)]. Keys are `prefix` + 0..keys-1 (default: a fresh
-    /lincheck/<random>/key-). Returns the history ordered by call time.
+    /lincheck/<random>/key-). Returns the history ordered by call time. (`Recorder` also keeps the
+    failures and can be stopped by an event.)
     """
-    if not endpoints or clients < 1 or keys < 1:
-        raise ValueError(f"need endpoints, clients >= 1 and keys >= 1: {endpoints=} {clients=} {keys=}")
-    prefix = prefix if prefix is not None else f"/lincheck/{uuid.uuid4().hex[:12]}/key-"
-    names = [f"{prefix}{k}" for k in range(keys)]
-    deadline = time.monotonic() + deadline_s
-    history: list[KVOperation] = []
-    connections = [EndpointClient(endpoints, i) for i in range(clients)]
-    try:
-        async with asyncio.TaskGroup() as group:
-            for i, connection in enumerate(connections):
-                workload = Workload(i, names, random.Random(f"{seed}/{i}"))
-                group.create_task(
-                    _run_client(connection, workload, ops_per_client, deadline, op_timeout_s, history)
-                )
-    finally:
-        for connection in connections:
-            await connection.close()
-    history.sort(key=lambda op: op.call_time)
-    return history
+    recorder = Recorder(endpoints, clients, keys, seed, op_timeout_s=op_timeout_s, prefix=prefix)
+    return await recorder.run(ops_per_client, deadline_s)

@@ -38,3 +38,19 @@ class Anomaly:
     op: Operation
     reason: str
     others: tuple[Operation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failure(Generic[In]):
+    """A request that got an error instead of an answer: who sent it where, when it was sent and when
+    it failed, and how. A failed write may still have been applied (the history then holds it with an
+    unknown outcome); a failed read changed nothing and a request that was never sent did nothing, so
+    the history leaves those out and only the failures list shows them."""
+
+    client: int
+    endpoint: str
+    call_time: int
+    fail_time: int
+    input: In
+    reason: str  # the gRPC status code and details
+    sent: bool  # False when the client had no connection: the request cannot have been applied

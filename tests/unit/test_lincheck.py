@@ -1,5 +1,6 @@
 """The linearizability checker on histories known to be good or bad, and on histories made from a
-sequential run of a small etcd simulator (good by construction, bad once one read is corrupted)."""
+sequential run of a small etcd simulator (good by construction, bad once one read is corrupted);
+and which operations a fault window of a recorded history holds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.lincheck import Budget, KVInput, KVModel, KVOperation, KVOutput, Operation, Outcome, check
+from tests.lincheck import Budget, Failure, KVInput, KVModel, KVOperation, KVOutput, Operation, Outcome, check
+from tests.lincheck.faults import FaultWindow, assert_each_fault_felt, felt
 from tests.lincheck.history import Workload
 
 get, put, delete = KVInput.get, KVInput.put, KVInput.delete
@@ -441,3 +443,53 @@ def test_quick_anomaly_rules_never_disagree_with_the_search(steps, seed, data) -
     quick = check(history, budget=Budget(max_seconds=5))
     search = check(history, SearchOnly(), budget=Budget(max_seconds=5))
     assert quick.outcome is search.outcome, f"{quick.describe()}\n--- search alone ---\n{search.describe()}"
+
+
+# --- fault windows ------------------------------------------------------------------------------
+
+
+def failure(call: int, failed: int, client: int = 0, sent: bool = True) -> Failure:
+    return Failure(client, "127.0.0.1:2379", call, failed, get("k"), "UNAVAILABLE: Socket closed", sent)
+
+
+def test_a_fault_window_holds_unknown_outcomes_called_during_it_and_failures_in_flight_in_it() -> None:
+    window = FaultWindow("SIGKILL of leader m1", 100, 200)
+    history = [
+        op(0, 90, None, put("k", "before"), None),  # called before the fault: not the window's
+        op(1, 120, 150, put("k", "answered"), written(2)),  # answered during the fault: not a failure
+        op(2, 150, None, put("k", "unknown"), None),
+        op(3, 201, None, put("k", "after"), None),
+    ]
+    failures = [
+        failure(50, 99),  # over before the fault
+        failure(80, 110),  # in flight when the fault began
+        failure(199, 260),  # sent during it, failed after it
+        failure(201, 230),  # sent after it
+    ]
+    found = felt(window, history, failures)
+    assert found.unknown == (history[2],)
+    assert found.failed == (failures[1], failures[2])
+    assert found.any
+    assert found.describe() == (
+        "SIGKILL of leader m1 (0.00 s): 1 operations with an unknown outcome, 2 failed requests"
+    )
+    assert felt(window, history[:2] + history[3:], failures[2:3]).any
+    assert felt(window, [history[2]]).any  # from the history alone
+    assert not felt(window, [history[0], history[1], history[3]], [failures[0], failures[3]]).any
+
+
+def test_assert_each_fault_felt_names_every_window_nothing_failed_in() -> None:
+    kill = FaultWindow("SIGKILL of follower m2", 1_000, 2_000)
+    pause = FaultWindow("SIGSTOP of leader m3", 3_000, 4_000)
+    late = FaultWindow("SIGKILL of leader m1", 5_000, 6_000)
+    history = [op(0, 1_500, None, put("k", "a"), None), op(1, 3_100, 3_200, get("k"), read("a", 2, 2))]
+    failures = [failure(5_500, 5_600, sent=False)]
+    with pytest.raises(AssertionError) as missed:
+        assert_each_fault_felt([kill, pause, late], history, failures)
+    message = str(missed.value)
+    assert "during SIGSTOP of leader m3 [3000, 4000] ns;" in message, message
+    assert "SIGKILL of follower m2 [" not in message and "SIGKILL of leader m1 [" not in message, message
+    found = assert_each_fault_felt([kill, late], history, failures)
+    assert [(f.window, len(f.unknown), len(f.failed)) for f in found] == [(kill, 1, 0), (late, 0, 1)]
+    with pytest.raises(AssertionError, match="no fault window was recorded"):
+        assert_each_fault_felt([], history, failures)
