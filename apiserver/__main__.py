@@ -7,6 +7,7 @@ import logging
 import sys
 
 from apiserver.app import parse_args, serve
+from kubelite.process import exit_with
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,4 +24,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -56,16 +56,24 @@ class ServerOptions:
 def parse_args(argv: list[str] | None = None) -> ServerOptions:
     parser = argparse.ArgumentParser(prog="python -m apiserver", description="kubelite Kubernetes API server")
     parser.add_argument("--etcd-servers", default="http://127.0.0.1:2379", help="comma-separated etcd URLs")
-    parser.add_argument("--bind-address", default="0.0.0.0")
-    parser.add_argument("--secure-port", type=int, default=6443)
-    parser.add_argument("--advertise-address", default="127.0.0.1")
-    parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
-    parser.add_argument("--service-node-port-range", default="30000-32767")
-    parser.add_argument("--tls-cert-file")
-    parser.add_argument("--tls-private-key-file")
-    parser.add_argument("--etcd-cafile")
-    parser.add_argument("--etcd-certfile")
-    parser.add_argument("--etcd-keyfile")
+    parser.add_argument("--bind-address", default="0.0.0.0", help="address to serve the API on")
+    parser.add_argument(
+        "--secure-port", type=int, default=6443, help="port to serve the API on (0: any free port, logged)"
+    )
+    parser.add_argument(
+        "--advertise-address", default="127.0.0.1", help="address clients are told to reach the API on"
+    )
+    parser.add_argument(
+        "--service-cluster-ip-range", default="10.96.0.0/12", help="CIDR that Service cluster IPs come from"
+    )
+    parser.add_argument(
+        "--service-node-port-range", default="30000-32767", help="port range that NodePorts come from"
+    )
+    parser.add_argument("--tls-cert-file", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--tls-private-key-file", help="the private key of --tls-cert-file (PEM)")
+    parser.add_argument("--etcd-cafile", help="CA bundle to verify the etcd servers with")
+    parser.add_argument("--etcd-certfile", help="client certificate for etcd (PEM)")
+    parser.add_argument("--etcd-keyfile", help="the private key of --etcd-certfile (PEM)")
     parser.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity (>=4: debug)")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.DEBUG if args.verbosity >= 4 else logging.INFO)
@@ -187,14 +195,11 @@ async def serve(options: ServerOptions) -> None:
             reuse_address=True,
         )
         await site.start()
+        port = runner.addresses[0][1]  # the kernel's choice when --secure-port is 0
+        if port != options.secure_port and CONTEXT in app:
+            app[CONTEXT].server_address = f"{options.advertise_address}:{port}"
         scheme = "https" if options.tls_cert_file else "http"
-        log.info(
-            "serving on %s://%s:%d (etcd %s)",
-            scheme,
-            options.bind_address,
-            options.secure_port,
-            options.etcd_servers,
-        )
+        log.info("serving on %s://%s:%d (etcd %s)", scheme, options.bind_address, port, options.etcd_servers)
         await stop.wait()
         log.info("shutting down")
     finally:

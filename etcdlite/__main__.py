@@ -28,6 +28,7 @@ from etcdlite.raft.transport import PeerListenError
 from etcdlite.server import DataDirInUseError, EtcdServer
 from etcdlite.snapshot import SnapshotCorruptError
 from etcdlite.wal import WalCorruptError
+from kubelite.process import exit_with
 
 log = logging.getLogger("etcdlite")
 
@@ -132,4 +133,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main())

@@ -13,7 +13,7 @@ import sys
 from kubelet.config import KubeletConfig, parse_args
 from kubelet.kubelet import Kubelet
 from kubelet.runtime import Runtime
-from kubelite.process import client_from_flags, run, run_until_stopped, setup_logging
+from kubelite.process import client_from_flags, exit_with, run, run_until_stopped, setup_logging
 
 log = logging.getLogger("kubelet")
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         runtime = make_runtime(config)
     except Exception as e:
         log.error("cannot reach the container runtime: %s", e)
-        sys.exit(1)
+        exit_with(1)
 
     async def amain(stop: asyncio.Event) -> None:
         try:

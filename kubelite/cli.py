@@ -50,8 +50,8 @@ def cmd_down(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"no cluster named {args.name!r} is running", file=sys.stderr)
         return 1
-    cluster.down(keep_state=args.keep_state)
-    return 0
+    stopped = cluster.down(keep_state=args.keep_state)
+    return 1 if any(p.problem for p in stopped) else 0
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -65,9 +65,9 @@ def cmd_compose(args: argparse.Namespace) -> int:
             build_images()
         cluster.up(timeout=args.timeout)
         print(f"try: kubectl --context {args.project_name} get nodes")
-    else:
-        cluster.down()
-    return 0
+        return 0
+    stopped = cluster.down()
+    return 1 if any(p.problem for p in stopped) else 0
 
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
@@ -92,9 +92,9 @@ def parser() -> argparse.ArgumentParser:
     images.set_defaults(func=cmd_images)
 
     up = sub.add_parser("up", help="run a cluster as local processes")
-    up.add_argument("--name", default="kubelite-local")
-    up.add_argument("--nodes", type=int, default=2)
-    up.add_argument("--api-port", type=int, default=6443)
+    up.add_argument("--name", default="kubelite-local", help="cluster name: state dir, network, context")
+    up.add_argument("--nodes", type=int, default=2, help="how many nodes (kubelet + proxy each)")
+    up.add_argument("--api-port", type=int, default=6443, help="port of the apiserver on 127.0.0.1")
     up.add_argument(
         "--etcd-ports",
         type=port_list,
@@ -108,26 +108,28 @@ def parser() -> argparse.ArgumentParser:
         help="peer ports, one for each client port",
     )
     up.add_argument("--first-node-address", default="127.0.0.2", help="node i listens on this address + i")
-    up.add_argument("--timeout", type=float, default=120)
+    up.add_argument("--timeout", type=float, default=120, help="seconds to wait for Ready nodes")
     up.add_argument("--skip-images", action="store_true", help="do not check or build images")
     up.add_argument("--keep-on-failure", action="store_true", help="leave processes running to debug")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop a local cluster and remove its containers and network")
-    down.add_argument("--name", default="kubelite-local")
+    down.add_argument("--name", default="kubelite-local", help="the cluster to stop")
     down.add_argument("--keep-state", action="store_true", help="keep data and logs")
     down.set_defaults(func=cmd_down)
 
     compose = sub.add_parser("compose", help="run the cluster as containers with docker compose")
-    compose.add_argument("action", choices=["up", "down"])
-    compose.add_argument("--project-name", "-p", default="kubelite")
-    compose.add_argument("--timeout", type=float, default=180)
-    compose.add_argument("--skip-images", action="store_true")
+    compose.add_argument("action", choices=["up", "down"], help="start or remove the cluster")
+    compose.add_argument(
+        "--project-name", "-p", default="kubelite", help="compose project (and context) name"
+    )
+    compose.add_argument("--timeout", type=float, default=180, help="seconds to wait for Ready nodes")
+    compose.add_argument("--skip-images", action="store_true", help="do not check or build images")
     compose.set_defaults(func=cmd_compose)
 
     kc = sub.add_parser("kubeconfig", help="write a kubeconfig context for a cluster")
-    kc.add_argument("--name", default="kubelite")
-    kc.add_argument("--server", default="http://127.0.0.1:6443")
+    kc.add_argument("--name", default="kubelite", help="context (and cluster) name")
+    kc.add_argument("--server", default="http://127.0.0.1:6443", help="the apiserver URL")
     kc.set_defaults(func=cmd_kubeconfig)
     return p
 

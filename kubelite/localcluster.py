@@ -4,7 +4,8 @@ Starts etcdlite, the apiserver, the scheduler, the controller-manager, and per n
 kubelet and a proxy on the node's own loopback address (127.0.0.x), exactly with the flags a
 user would type. Process ids, logs and data live in a state directory, so `down` can stop
 them later from another shell and remove every container and the Docker network the
-cluster's kubelets made (found by the `kubelite.io/cluster` label).
+cluster's kubelets made (found by the `kubelite.io/cluster` label). `down` also reports every
+process that had died before it, needed SIGKILL, or did not log a clean exit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from kubelite import kubeconfig
 from kubelite.objects import is_node_ready
+from kubelite.process import exit_status_in_log
 from kubelite.waiting import ConditionFailed, wait_for
 
 CLUSTER_LABEL = "kubelite.io/cluster"
@@ -129,11 +131,38 @@ def commands(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
     return [(name, [sys.executable, "-m", *argv, *spec.extra_args.get(argv[0], [])]) for name, argv in procs]
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """How one process of the cluster ended when `down` stopped it."""
+
+    name: str
+    alive_before: bool  # still running when down began
+    killed: bool  # did not exit within the grace period of SIGTERM
+    status: int | None  # the status it logged on its way out, None if it logged none
+    restarts: int = 0  # times a supervisor (docker) restarted it after it died
+
+    @property
+    def problem(self) -> str | None:
+        """What was wrong, in words, or None for a clean stop. Pure."""
+        if self.restarts:
+            return f"{self.name} had died and been restarted {self.restarts} time(s) before down"
+        if not self.alive_before:
+            how = "without logging an exit status" if self.status is None else f"with status {self.status}"
+            return f"{self.name} had exited {how} before down"
+        if self.killed:
+            return f"{self.name} did not stop on SIGTERM and was killed"
+        if self.status != 0:
+            return f"{self.name} exited with status {self.status} on SIGTERM"
+        return None
+
+
 class LocalCluster:
     def __init__(self, spec: ClusterSpec):
         self.spec = spec
         self.state = Path(spec.state_dir)
         self.pids: dict[str, int] = {}
+        # where each log stood when the process started, so down reads only this run's lines
+        self.log_offsets: dict[str, int] = {}
 
     @property
     def state_file(self) -> Path:
@@ -149,11 +178,13 @@ class LocalCluster:
         data = json.loads(path.read_text())
         cluster = cls(ClusterSpec(**data["spec"]))
         cluster.pids = data["pids"]
+        cluster.log_offsets = data.get("log_offsets", {})
         return cluster
 
     def _save(self) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
-        self.state_file.write_text(json.dumps({"spec": asdict(self.spec), "pids": self.pids}, indent=2))
+        state = {"spec": asdict(self.spec), "pids": self.pids, "log_offsets": self.log_offsets}
+        self.state_file.write_text(json.dumps(state, indent=2))
 
     def up(self, log=print, timeout: float = 90) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -172,11 +203,30 @@ class LocalCluster:
         log(f"cluster {self.spec.name} is up; kubeconfig context {self.spec.name} in {path}")
 
     def _start(self, name: str, argv: list[str]) -> None:
-        with open(self.log_dir / f"{name}.log", "ab") as out:
+        with open(self.log_path(name), "ab") as out:
+            self.log_offsets[name] = out.tell()
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)  # fmt: skip
         self.pids[name] = proc.pid
         self._save()
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def log_since_start(self, name: str) -> str:
+        try:
+            with open(self.log_path(name), "rb") as f:
+                f.seek(self.log_offsets.get(name, 0))
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        return "\n".join(self.log_since_start(name).splitlines()[-lines:])
+
+    def dead(self) -> list[str]:
+        """The processes of the cluster that are not running."""
+        return self._dead()
 
     def _dead(self) -> list[str]:
         return [n for n, pid in self.pids.items() if not _alive(pid)]
@@ -192,15 +242,29 @@ class LocalCluster:
             raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         return ready_nodes(self.spec.server) >= self.spec.nodes
 
-    def down(self, log=print, keep_state: bool = False, grace: float = 10) -> None:
-        stop_processes(self.pids, grace)
+    def down(self, log=print, keep_state: bool = False, grace: float = 10) -> list[Stopped]:
+        """Stop every process, remove the pods, the network and the context. Returns how each
+        process ended; problems are logged with the tail of the process's log."""
+        alive_before = {name: _alive(pid) for name, pid in self.pids.items()}
+        killed = stop_processes(self.pids, grace)
+        stopped = [
+            Stopped(name, alive_before[name], name in killed, exit_status_in_log(self.log_since_start(name)))
+            for name in self.pids
+        ]
+        for process in stopped:
+            if process.problem:
+                log(f"{process.problem}; its log ends:\n{self.log_tail(process.name)}\n")
         removed = remove_cluster_containers(self.spec.name)
         remove_network(self.spec.name)
         kubeconfig.remove_context(self.spec.name)
         if not keep_state:
             shutil.rmtree(self.state, ignore_errors=True)
-        stopped = len(self.pids)
-        log(f"cluster {self.spec.name} is down ({stopped} processes stopped, {removed} containers removed)")
+        bad = [p.name for p in stopped if p.problem]
+        summary = f"{len(stopped) - len(bad)} of {len(stopped)} processes stopped cleanly"
+        if bad:
+            summary += f"; not cleanly: {', '.join(bad)}"
+        log(f"cluster {self.spec.name} is down ({summary}, {removed} containers removed)")
+        return stopped
 
 
 def ready_nodes(server: str) -> int:
@@ -224,20 +288,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def stop_processes(pids: dict[str, int], grace: float = 10) -> None:
-    """SIGTERM all, wait up to grace seconds, then SIGKILL what is left."""
+def stop_processes(pids: dict[str, int], grace: float = 10) -> set[str]:
+    """SIGTERM all, wait up to grace seconds, then SIGKILL what is left; the names killed."""
     for pid in pids.values():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    for pid in pids.values():
+    killed = set()
+    for name, pid in pids.items():
         while _alive(pid) and time.monotonic() < deadline:
             _reap(pid)
             time.sleep(0.05)
         if _alive(pid):
+            killed.add(name)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         _reap(pid)
+    return killed
 
 
 def _reap(pid: int) -> None:

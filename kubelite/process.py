@@ -1,7 +1,9 @@
 """How every kubelite process starts and stops: logging, client flags, SIGTERM.
 
 `run(main)` gives `main` an event that SIGTERM or SIGINT sets; `main` shuts its own tasks
-down and returns, and the process exits 0.
+down and returns, and the process exits 0. Every component's last log line is
+`exiting with status N` (`exit_with`), so whoever stopped it (`kubelite down`, a test) can tell a
+clean stop from a crash even when it is not the process's parent.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from kubelite import kubeconfig
 from kubelite.client import ApiClient
@@ -59,9 +63,29 @@ def run(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
     try:
         asyncio.run(runner())
+    except SystemExit as exc:
+        exit_with(exc.code if isinstance(exc.code, int) else 1)
     except Exception as exc:
         logging.getLogger(__name__).error("exiting after a failure: %r", exc, exc_info=exc)
-        sys.exit(1)
+        exit_with(1)
+    exit_with(0)
+
+
+EXIT_LINE = re.compile(r"exiting with status (-?\d+)\s*$", re.MULTILINE)
+
+
+def exit_with(code: int) -> NoReturn:
+    """Log the exit status as the process's last line, then exit with it."""
+    logging.getLogger("kubelite.process").info("exiting with status %d", code)
+    logging.shutdown()
+    sys.exit(code)
+
+
+def exit_status_in_log(text: str) -> int | None:
+    """The status a component logged on its way out (the last one, after restarts), or None if
+    it never got to say: it was killed, or is still running."""
+    found = EXIT_LINE.findall(text)
+    return int(found[-1]) if found else None
 
 
 async def run_until_stopped(stop: asyncio.Event, *coros: Awaitable[None]) -> None:

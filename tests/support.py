@@ -1,12 +1,13 @@
 """What the integration and e2e tests share: free ports and addresses, processes started as a
-user would start them (and stopped with SIGTERM, which must end them with exit code 0), a
-kubectl runner bound to one kubeconfig, and waiting with a deadline.
+user would start them (and stopped with SIGTERM, which must find them running and end them with
+exit code 0), a kubectl runner bound to one kubeconfig, and waiting with a deadline.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -15,7 +16,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from kubelite import kubeconfig
+from kubelite import kubeconfig, ports
 from kubelite.ports import free_port
 from kubelite.waiting import ConditionFailed, wait_for
 
@@ -25,13 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_loopback_base(count: int = 2) -> str:
-    """A first address 127.A.B.2 such that count consecutive addresses have nothing bound on 10250."""
+    """A first address 127.A.B.2 such that count consecutive addresses have nothing bound on 10250,
+    reserved for this test process (no other fixture, here or in another process, gets them)."""
     rng = random.Random()
-    for _ in range(100):
-        a, b = rng.randint(1, 250), rng.randint(1, 250)
-        addrs = [f"127.{a}.{b}.{2 + i}" for i in range(count)]
-        if all(_can_bind(addr, 10250) for addr in addrs):
-            return addrs[0]
+    with ports.lock:
+        for _ in range(100):
+            a, b = rng.randint(1, 250), rng.randint(1, 250)
+            addrs = [f"127.{a}.{b}.{2 + i}" for i in range(count)]
+            if not ports.reserve(f"127.{a}.{b}"):
+                continue
+            if all(_can_bind(addr, 10250) for addr in addrs):
+                return addrs[0]
     raise RuntimeError("no free loopback addresses found")
 
 
@@ -44,12 +49,22 @@ def _can_bind(host: str, port: int) -> bool:
             return False
 
 
+class ProcessFailure(AssertionError):
+    """A process the test started did not run or stop as it should; names it, with its log tail."""
+
+
 class Process:
-    """`python -m <module> <args>` with its output in a log file; stop() sends SIGTERM."""
+    """`python -m <module> <args>` with its output in a log file.
+
+    stop() sends SIGTERM: the process must still be running then (unless the test killed it on
+    purpose with kill()) and must exit 0; stop_cleanly() fails the test otherwise.
+    """
 
     def __init__(self, module: str, args: list[str], log_dir: Path, name: str | None = None):
         self.name = name or module
         self.log_path = log_dir / f"{self.name}.log"
+        self.killed = False  # by the test, on purpose
+        self.stopped = False  # by stop(): a second stop() just returns the exit code
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
@@ -74,21 +89,78 @@ class Process:
 
         wait_until(logged, f"{self.name} to log {text!r}", timeout)
 
+    def wait_log_match(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """Wait until the log matches pattern (a regular expression); the match."""
+
+        def matched() -> re.Match[str] | None:
+            self.assert_running()
+            return re.search(pattern, self.log_path.read_text(errors="replace"))
+
+        return wait_until(matched, f"{self.name} to log /{pattern}/", timeout)
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
     def assert_running(self) -> None:
         if self.proc.poll() is not None:
             raise ConditionFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
 
-    def stop(self, timeout: float = 10) -> int:
-        """SIGTERM, wait; SIGKILL if it does not go within timeout. Returns the exit code."""
+    def kill(self) -> None:
+        """SIGKILL on purpose: stop() will not count the death against the process."""
+        self.killed = True
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return -9
-        return self.proc.returncode
+            self.proc.kill()
+        self.proc.wait()
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM and wait; SIGKILL if it lingers (-9). Returns the exit code; raises
+        ProcessFailure if it had died by itself before the stop."""
+        if self.proc.poll() is not None:
+            if self.killed or self.stopped:
+                return self.proc.returncode
+            raise ProcessFailure(
+                f"{self.name} had already exited with {self.proc.returncode} before it was stopped; "
+                f"its log ends:\n{self.log_tail()}"
+            )
+        self.stopped = True
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return -9
+
+    def stop_cleanly(self, timeout: float = 10) -> None:
+        """stop(), and fail unless the process exited 0 on SIGTERM (or was killed on purpose)."""
+        code = self.stop(timeout)
+        if code != 0 and not self.killed:
+            how = f"did not exit within {timeout:.0f}s of SIGTERM" if code == -9 else f"exited {code}"
+            raise ProcessFailure(f"{self.name} {how} on SIGTERM; its log ends:\n{self.log_tail()}")
+
+
+def stop_all(processes: list[Process], timeout: float = 10) -> None:
+    """Stop every process (last started first), then fail naming each one that was not healthy."""
+    failures = []
+    for proc in reversed(processes):
+        try:
+            proc.stop_cleanly(timeout)
+        except ProcessFailure as failure:
+            failures.append(str(failure))
+        finally:
+            if proc.running():
+                proc.kill()
+    if failures:
+        raise ProcessFailure("\n\n".join(failures))
+
+
+# How big the runs of the sized tests were (Raft simulation seeds, lincheck seconds); conftest
+# writes them to $KUBELITE_SUITE_REPORT at the end, and .ci/run refuses a run smaller than default.
+SUITE_SIZES: dict[str, float] = {}
+
+
+def record_suite_size(name: str, value: float) -> None:
+    SUITE_SIZES[name] = min(value, SUITE_SIZES.get(name, value))
 
 
 def http_ok(url: str) -> bool:

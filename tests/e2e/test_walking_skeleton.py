@@ -6,16 +6,13 @@ every node from the host. Then delete, and check that the cluster leaves nothing
 
 from __future__ import annotations
 
-import ipaddress
-import secrets
-import subprocess
-import sys
 import time
 
 import pytest
 
 from kubelite.localcluster import CLUSTER_LABEL
-from tests.support import Kubectl, env_with, free_loopback_base, free_port, http_get, wait_until
+from tests.e2e.clusters import KINDS, cluster_fixture
+from tests.support import Kubectl, http_get, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
@@ -50,52 +47,9 @@ spec:
 """
 
 
-def kubelite_cmd(*args: str, env: dict[str, str], timeout: float = 300) -> None:
-    cmd = [sys.executable, "-m", "kubelite.cli", *args]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(f"kubelite {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-
-
-class Cluster:
-    def __init__(self, kind: str, name: str, server: str, node_addresses: list[str], up_seconds: float):
-        self.kind = kind
-        self.name = name
-        self.server = server
-        self.node_addresses = node_addresses
-        self.up_seconds = up_seconds
-
-
-@pytest.fixture(scope="module", params=["local", "compose"])
+@pytest.fixture(scope="module", params=KINDS)
 def cluster(request, images, docker_client):
-    kind = request.param
-    name = f"kt-{secrets.token_hex(3)}"
-    first = free_loopback_base(2)
-    nodes = [first, str(ipaddress.IPv4Address(first) + 1)]
-    api_port = free_port()
-    if kind == "local":
-        env = env_with()
-        etcd_ports = ",".join(str(free_port()) for _ in range(3))
-        peer_ports = ",".join(str(free_port()) for _ in range(3))
-        up = ["up", "--name", name, "--api-port", str(api_port), "--etcd-ports", etcd_ports,
-              "--etcd-peer-ports", peer_ports, "--first-node-address", first, "--skip-images"]  # fmt: skip
-        down = ["down", "--name", name]
-    else:
-        env = env_with(KUBELITE_NETWORK=name, KUBELITE_API_PORT=str(api_port),
-                       KUBELITE_NODE1_ADDR=nodes[0], KUBELITE_NODE2_ADDR=nodes[1])  # fmt: skip
-        up = ["compose", "up", "-p", name, "--skip-images"]
-        down = ["compose", "down", "-p", name]
-    started = time.monotonic()
-    try:
-        kubelite_cmd(*up, env=env)
-        up_seconds = time.monotonic() - started
-        print(f"\n[{kind}] cluster up with all nodes Ready in {up_seconds:.1f}s")
-        yield Cluster(kind, name, f"http://127.0.0.1:{api_port}", nodes, up_seconds)
-    finally:
-        kubelite_cmd(*down, env=env)
-        leftovers = docker_client.containers.list(all=True, filters={"label": f"{CLUSTER_LABEL}={name}"})
-        networks = [n.name for n in docker_client.networks.list(names=[name]) if n.name == name]
-        assert not leftovers and not networks, f"cluster {name} left {leftovers} and networks {networks}"
+    yield from cluster_fixture(request.param, docker_client)
 
 
 def test_kubectl_apply_pod_and_nodeport_service_then_curl_every_node(cluster, tmp_path, docker_client):
@@ -158,3 +112,17 @@ def test_kubectl_logs_reads_the_container_log_through_the_kubelet(cluster, tmp_p
         assert "container nope is not valid for pod talker" in wrong.stderr, wrong.stderr
     finally:
         kubectl.run("delete", "pod", "talker", "--wait=false")
+
+
+# Keep this test last in the file: it takes the module's cluster down itself.
+def test_a_component_killed_mid_run_fails_the_teardown_by_name(cluster):
+    victim = "scheduler"
+    cluster.kill(victim)
+    result = cluster.down()
+    assert result.returncode == 1, f"down did not report the killed {victim}:\n{result.stdout}"
+    report = result.stdout
+    if cluster.kind == "local":
+        assert f"{victim} had exited without logging an exit status before down" in report, report
+    else:
+        assert f"{victim} had died and been restarted 1 time(s) before down" in report, report
+    assert "its log ends:" in report and "not cleanly: scheduler" in report, report

@@ -9,7 +9,8 @@ The simple API, for tests that just need a store:
 
 Both pick free ports, keep their data and log under `tmp_path`, return once the store answers a
 KV Range, and SIGTERM the process (SIGKILL if it lingers) on the way out, also when the test
-fails. For tests that restart or kill a store, `start_etcdlite` / `start_real_etcd` return an
+fails; the stop fails the test unless the store was still running and exited 0 on SIGTERM.
+For tests that restart or kill a store, `start_etcdlite` / `start_real_etcd` return an
 `EtcdProcess` (`.endpoint`, `.address`, `.data_dir`, `.log()`, `.stop()`, `.kill()`); start
 again with the same `data_dir=` to restart on the same data. `etcdctl(endpoint, ...)` runs the
 real etcdctl with ETCDCTL_API=3. A missing `etcd`/`etcdctl` binary fails loudly.
@@ -60,6 +61,10 @@ class EtcdProcess:
     endpoint: str  # http://127.0.0.1:PORT
     data_dir: Path
     log_path: Path
+    killed: bool = False  # by the test, on purpose
+    stopped: bool = False  # by stop(): a second stop() just returns the exit code
+    # etcd re-raises SIGTERM on itself after shutting down (osutil.HandleInterrupts): -15 is its clean exit
+    clean_exits: tuple[int, ...] = (0,)
 
     @property
     def address(self) -> str:
@@ -70,8 +75,10 @@ class EtcdProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM and wait; SIGKILL (and fail) if it does not exit in time. Returns the exit code."""
+        """SIGTERM and wait; SIGKILL (and fail) if it does not exit in time, and fail if it had died
+        by itself before (a member that crashed mid-test). Returns the exit code."""
         if self.process.poll() is None:
+            self.stopped = True
             self.process.send_signal(signal.SIGTERM)
             try:
                 return self.process.wait(timeout)
@@ -80,9 +87,24 @@ class EtcdProcess:
                 raise AssertionError(
                     f"store did not exit within {timeout}s of SIGTERM:\n{self.log()}"
                 ) from None
+        if not (self.killed or self.stopped):
+            raise AssertionError(
+                f"store {self.endpoint} had already exited with {self.process.returncode} before it was "
+                f"stopped; its log ends:\n{self.log()[-3000:]}"
+            )
         return self.process.returncode
 
+    def stop_cleanly(self) -> None:
+        """stop(), and fail unless the store was running and exited 0 (or was killed on purpose)."""
+        code = self.stop()
+        if code not in self.clean_exits and not self.killed:
+            raise AssertionError(
+                f"store {self.endpoint} exited {code} on SIGTERM; its log ends:\n{self.log()[-3000:]}"
+            )
+
     def kill(self) -> None:
+        """SIGKILL, on purpose: stop() will not count this death against the store."""
+        self.killed = True
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(STOP_TIMEOUT)
@@ -192,7 +214,7 @@ def start_real_etcd(
         ]
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, cwd=tmp_path)
-        proc = EtcdProcess(process, client, data_dir, log_path)
+        proc = EtcdProcess(process, client, data_dir, log_path, clean_exits=(0, -signal.SIGTERM))
         try:
             _await_ready(proc, timeout)
             return proc
@@ -209,7 +231,7 @@ def run_etcdlite(tmp_path: Path, *extra_args: str, **kwargs: object) -> Iterator
     try:
         yield proc.endpoint
     finally:
-        _stop_quietly(proc)
+        stop_stores([proc])
 
 
 @contextlib.contextmanager
@@ -219,7 +241,7 @@ def run_real_etcd(tmp_path: Path, *extra_args: str, **kwargs: object) -> Iterato
     try:
         yield proc.endpoint
     finally:
-        _stop_quietly(proc)
+        stop_stores([proc])
 
 
 @contextlib.contextmanager
@@ -254,15 +276,21 @@ def run_etcdlite_cluster(tmp_path: Path, members: int = 3) -> Iterator[str]:
         )
         yield ",".join(proc.endpoint for proc in procs)
     finally:
-        for proc in procs:
-            _stop_quietly(proc)
+        stop_stores(procs)
 
 
-def _stop_quietly(proc: EtcdProcess) -> None:
-    try:
-        proc.stop()
-    finally:
-        proc.kill()
+def stop_stores(procs: list[EtcdProcess]) -> None:
+    """Stop every store; fail naming each one that had died or did not exit 0 on SIGTERM."""
+    failures = []
+    for proc in procs:
+        try:
+            proc.stop_cleanly()
+        except AssertionError as failure:
+            failures.append(str(failure))
+        finally:
+            if proc.process.poll() is None:
+                proc.kill()
+    assert not failures, "\n\n".join(failures)
 
 
 def etcdctl(
