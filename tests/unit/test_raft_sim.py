@@ -25,6 +25,8 @@ import pytest
 from etcdlite.raft.storage import MemoryStorage
 from etcdlite.raft.types import HardState
 from tests.raftsim import Cluster, Faults, SafetyViolation, run_simulation
+from tests.sizes import DEFAULTS
+from tests.support import record_suite_size
 
 CHUNK = 50
 ROUNDS = 150  # chaos rounds (ticks) per seed before healing
@@ -56,7 +58,7 @@ def seeds() -> list[int]:
     one = os.environ.get("RAFT_SIM_SEED")
     if one:
         return [int(one)]
-    return list(range(int(os.environ.get("RAFT_SIM_SEEDS", "2000"))))
+    return list(range(int(os.environ.get("RAFT_SIM_SEEDS", str(DEFAULTS["raft_sim_seeds"])))))
 
 
 def profile_of(seed: int) -> tuple[int, str, Faults, dict]:
@@ -102,6 +104,7 @@ CHUNKS = [ALL[i : i + CHUNK] for i in range(0, len(ALL), CHUNK)]
 
 @pytest.mark.timeout(max(600, len(ALL) // 10))  # the long mode outgrows the suite's 600 s per test
 def test_seeded_chaos_keeps_raft_safe_and_live() -> None:
+    record_suite_size("raft_sim_seeds", len(ALL))
     if len(ALL) == 1:
         run_seed(ALL[0])
         return
@@ -114,6 +117,7 @@ def test_seeded_chaos_keeps_raft_safe_and_live() -> None:
     # The runs did real work: every run commits at least the bootstrap entries and the final proposals.
     applied = sum(a for a, _ in results)
     assert applied >= len(ALL) * 6, f"{len(ALL)} seeds applied only {applied} entries in all"
+    assert ALL, "RAFT_SIM_SEEDS=0 runs no simulation at all"
 
 
 def test_simulation_exercises_every_fault() -> None:

@@ -1,0 +1,65 @@
+"""The README as a new user meets it: its quickstart (`make up`, compose on the default addresses
+and ports) and its local-processes mode (`kubelite up`), each followed by the README's first
+session exactly as written, run by bash with `set -e`, and the README's way down.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.support import ROOT, env_with
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+
+
+def sh_blocks(heading: str) -> list[str]:
+    """The ```sh blocks of the README section under `heading` (up to the next heading of its level)."""
+    text = (ROOT / "README.md").read_text()
+    level = heading.split(" ", 1)[0]
+    start = text.index(heading + "\n")
+    end = re.search(rf"^{level} ", text[start + len(heading) :], re.MULTILINE)
+    section = text[start : start + len(heading) + end.start()] if end else text[start:]
+    return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+
+
+def commands(block: str) -> list[str]:
+    return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+def bash(script: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def ways_up_and_down() -> dict[str, tuple[str, str]]:
+    quickstart = commands(sh_blocks("## Quickstart")[0])
+    local = commands(sh_blocks("### Local processes")[0])
+    return {"compose": (quickstart[0], "make down"), "local": (local[0], local[1])}
+
+
+@pytest.mark.parametrize("mode", ["compose", "local"])
+def test_the_readme_session_works_as_written(mode, images):
+    up, down = ways_up_and_down()[mode]
+    session = sh_blocks("## Using it")[0]
+    env = env_with()  # the isolated KUBECONFIG and kubelite state of the test session
+    started = bash(up, env, timeout=600)
+    try:
+        assert started.returncode == 0, f"{up} failed:\n{started.stdout}\n{started.stderr}"
+        ran = bash(session, env, timeout=600)
+        assert ran.returncode == 0, f"the README session failed under {mode}:\n{ran.stdout}\n{ran.stderr}"
+        print(ran.stdout)
+    finally:
+        stopped = bash(down, env, timeout=300)
+    assert stopped.returncode == 0, f"{down} failed:\n{stopped.stdout}\n{stopped.stderr}"
+
+
+def test_the_readme_names_its_ways_up_and_down():
+    assert ways_up_and_down() == {
+        "compose": ("make up", "make down"),
+        "local": (".venv/bin/kubelite up", ".venv/bin/kubelite down"),
+    }
