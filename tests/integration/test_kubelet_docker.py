@@ -228,21 +228,40 @@ def test_pod_removed_while_kubelet_was_down_is_cleaned_up(node):
     wait_until(lambda: not node.containers(**{UID_LABEL: uid}), "orphaned containers to be removed", 20)
 
 
-def test_missing_image_reports_err_image_pull_then_back_off(node):
-    node.create_pod(
-        "ghost", [{"name": "c", "image": "kubelite/no-such-image:1", "imagePullPolicy": "IfNotPresent"}]
+def waiting_reasons(node: KubeletNode, name: str, since: str, until: str, timeout: int = 30) -> list[dict]:
+    """The waiting states (reason, message) that the pod's first container showed, in order, from
+    resourceVersion `since` until one with reason `until`. Read from a watch, so a state the pod
+    showed for a moment only (ErrImagePull until the next sync) is not missed between two polls; the
+    apiserver ends the watch after `timeout` seconds."""
+    url = (
+        f"{node.api.server}{node.pods_path()}?watch=true&resourceVersion={since}"
+        f"&fieldSelector=metadata.name%3D{name}&timeoutSeconds={timeout}"
     )
-    seen: set[str] = set()
+    states: list[dict] = []
+    with urllib.request.urlopen(url, timeout=timeout + 10) as stream:
+        for line in stream:
+            event = json.loads(line)
+            waiting = container_state(event["object"]).get("waiting") or {}
+            if waiting.get("reason") and (not states or states[-1] != waiting):
+                states.append(waiting)
+            if waiting.get("reason") == until:
+                return states
+    raise AssertionError(f"pod {name} showed no {until} within {timeout}s; it showed {states}")
 
-    def reasons(pod):
-        reason = container_state(pod).get("waiting", {}).get("reason")
-        if reason:
-            seen.add(reason)
-        return "ImagePullBackOff" in seen
 
-    pod = node.wait_pod("ghost", "to show ImagePullBackOff", reasons)
-    assert seen <= {"ContainerCreating", "ErrImagePull", "ImagePullBackOff"}, seen
-    assert pod["status"]["phase"] == "Pending"
+def test_missing_image_reports_err_image_pull_then_back_off(node):
+    image = "kubelite/no-such-image:1"
+    created = node.create_pod("ghost", [{"name": "c", "image": image, "imagePullPolicy": "IfNotPresent"}])
+    states = waiting_reasons(node, "ghost", created["metadata"]["resourceVersion"], until="ImagePullBackOff")
+    reasons = [s["reason"] for s in states]
+    assert "ErrImagePull" in reasons, states
+    pulled = states[reasons.index("ErrImagePull")]
+    assert pulled["message"].startswith(f'failed to pull image "{image}"'), pulled
+    assert reasons[reasons.index("ErrImagePull") :] == ["ErrImagePull", "ImagePullBackOff"], states
+    assert set(reasons) <= {"ContainerCreating", "ErrImagePull", "ImagePullBackOff"}, states
+    assert states[-1]["message"] == f'Back-off pulling image "{image}"', states
+    pod = node.pod("ghost")
+    assert pod is not None and pod["status"]["phase"] == "Pending", pod
     assert node.process.proc.poll() is None
 
 

@@ -124,14 +124,18 @@ def test_unschedulable_pod_reports_why_and_is_scheduled_when_a_node_fits(cluster
     assert cond["message"] == "0/1 nodes are available: 1 Insufficient cpu.", cond
     node = get(server, "/api/v1/nodes/small")
     assert node["status"]["allocatable"]["cpu"] == "2"
-    api(server, "POST", "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "large"}})
+    large = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "large"}}
+    code, body = api(server, "POST", "/api/v1/nodes", large)
+    assert code == 201, body
     patch = {
         "status": {
             "allocatable": {"cpu": "8", "memory": "8Gi", "pods": "110"},
             "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": now_rfc3339()}],
         }
     }
-    api(server, "PATCH", "/api/v1/nodes/large/status", patch, "application/merge-patch+json")
+    code, body = api(server, "PATCH", "/api/v1/nodes/large/status", patch, "application/merge-patch+json")
+    assert code == 200, body
+    assert body["status"]["allocatable"]["cpu"] == "8", body
     wait_until(
         lambda: get(server, "/api/v1/namespaces/default/pods/big")["spec"].get("nodeName") == "large",
         "the pending pod to be scheduled once a large enough node appears",

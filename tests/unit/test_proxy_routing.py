@@ -102,8 +102,10 @@ def test_duplicate_node_port_first_claim_wins_and_is_reported():
 def test_round_robin_rotates_and_survives_list_changes():
     rr = RoundRobin()
     backends = (Backend("a", 1), Backend("b", 1), Backend("c", 1))
-    firsts = [rr.order(backends)[0].ip for _ in range(4)]
-    assert firsts == ["a", "b", "c", "a"]
+    # the one whose turn it is first, then the others in list order as fallbacks
+    orders = ["".join(b.ip for b in rr.order(backends)) for _ in range(4)]
+    assert orders == ["abc", "bca", "cab", "abc"]
     assert rr.order((Backend("x", 1),)) == [Backend("x", 1)]
-    assert rr.order(()) == []
-    assert rr.order(backends)[1:] != []  # the others follow as fallbacks
+    assert rr.order(()) == []  # takes no turn
+    # after x's turn (position 0 of its list) comes position 1 of the new list
+    assert rr.order(backends) == [Backend("b", 1), Backend("c", 1), Backend("a", 1)]
