@@ -7,7 +7,6 @@ they are the cache.
 
 from __future__ import annotations
 
-import time
 import urllib.request
 import uuid
 
@@ -63,40 +62,37 @@ def test_build_images_returns_every_reference(built, docker_client):
         assert f"{reference.rpartition(':')[0]}:{key[:16]}" in image.tags
 
 
-def test_second_build_is_a_fast_no_op(built, docker_client):
+def test_second_build_is_a_no_op(built, docker_client):
     # Other work on this machine may edit the checkout (a changed source must rebuild) or build
     # at the same time (builds queue on a lock), so an attempt only counts when the sources held
-    # still across it; any one clean attempt out of five passes.
+    # still across it; any one clean attempt out of five passes. A no-op runs no build, import,
+    # download or compile step (each logs a line) and leaves every image as it was.
     failures: list[str] = []
     for _attempt in range(5):
         images.build_images(log=lambda line: None)
         source = images._source_tree()[0]
         before = {ref: docker_client.images.get(ref).id for ref in built.values()}
         lines: list[str] = []
-        started = time.monotonic()
         images.build_images(log=lines.append)
-        elapsed = time.monotonic() - started
         after = {ref: docker_client.images.get(ref).id for ref in built.values()}
         if images._source_tree()[0] != source:
             failures.append("the sources changed meanwhile")
             continue
-        rebuilt = [line for line in lines if "building" in line]
-        if not rebuilt and elapsed < 5 and before == after:
+        work = [line for line in lines if not line.startswith("images: ready in ")]
+        if not work and len(lines) == 1 and before == after:
             return
-        failures.append(f"took {elapsed:.1f}s, rebuilt {rebuilt}, images {before} -> {after}")
-    pytest.fail("an up-to-date build was never a fast no-op:\n" + "\n".join(failures))
+        failures.append(f"logged {lines}, images {before} -> {after}")
+    pytest.fail("an up-to-date build was never a no-op:\n" + "\n".join(failures))
 
 
-def test_pause_stops_promptly_with_exit_0_on_sigterm(built, docker_client, containers):
+def test_pause_exits_0_on_sigterm_without_the_sigkill_fallback(built, docker_client, containers):
     pause = docker_client.containers.run(images.PAUSE_IMAGE, detach=True)
     containers.append(pause)
     wait_for(lambda: pause.reload() or pause.status == "running", "pause container running", 10)
-    started = time.monotonic()
-    pause.stop(timeout=10)  # SIGTERM, then SIGKILL after 10 s
-    elapsed = time.monotonic() - started
+    pause.stop(timeout=10)  # SIGTERM, then SIGKILL after 10 s: exit code 137
     pause.reload()
-    assert pause.attrs["State"]["ExitCode"] == 0, pause.attrs["State"]
-    assert elapsed < 3, f"pause took {elapsed:.1f}s to stop on SIGTERM"
+    state = pause.attrs["State"]
+    assert (state["Status"], state["ExitCode"], state["OOMKilled"]) == ("exited", 0, False), state
 
 
 def test_busybox_runs_a_shell(built, docker_client, containers):
@@ -109,7 +105,7 @@ def test_busybox_runs_a_shell(built, docker_client, containers):
     assert box.logs().decode().split() == ["hi", "0"]
 
 
-def test_whoami_answers_with_its_hostname_and_stops_on_sigterm(built, docker_client, network, containers):
+def test_whoami_answers_with_its_hostname_and_exits_0_on_sigterm(built, docker_client, network, containers):
     server = docker_client.containers.run(
         images.WHOAMI_IMAGE, detach=True, hostname="foo", network=network.name
     )
@@ -128,12 +124,10 @@ def test_whoami_answers_with_its_hostname_and_stops_on_sigterm(built, docker_cli
     assert wait_for(get, f"an answer from whoami at {url}", 15) == "foo\n"
     answers = [get() for _ in range(20)]
     assert set(answers) == {"foo\n"}, answers
-    started = time.monotonic()
-    server.stop(timeout=10)
-    elapsed = time.monotonic() - started
+    server.stop(timeout=10)  # SIGTERM, then SIGKILL after 10 s: exit code 137
     server.reload()
-    assert server.attrs["State"]["ExitCode"] == 0, server.attrs["State"]
-    assert elapsed < 3, f"whoami took {elapsed:.1f}s to stop on SIGTERM"
+    state = server.attrs["State"]
+    assert (state["Status"], state["ExitCode"], state["OOMKilled"]) == ("exited", 0, False), state
 
 
 def test_whoami_in_a_pod_sandbox_answers_with_the_pod_name(built, docker_client, network, containers):
