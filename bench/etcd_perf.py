@@ -155,71 +155,12 @@ class Benchmark:
 
                 log.info("check perf --load=%s (60 s per store)", load)
                 results = each_store(stores, check)
-                self._checkperf_rows(load, stores, results)
+                self.rows += checkperf_rows(load, stores, results)
                 self.details[f"checkperf_{load}"] = {
                     k.value: None if r is None else {**asdict(r), "output": r.output[-2000:]}
                     for k, r in results.items()
                 }
                 self.details[f"checkperf_{load}"]["loadavg_1m_before_after"] = loadavgs
-
-    def _checkperf_rows(
-        self, load: str, stores: Stores, results: dict[StoreKind, checkperf.CheckPerfResult | None]
-    ) -> None:
-        etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
-
-        def note(result: checkperf.CheckPerfResult | None, passed: bool | None, kind: StoreKind) -> str:
-            if result is None:
-                return _note(stores, kind)
-            return {True: "PASS", False: "FAIL", None: "?"}[passed]
-
-        def value(result: checkperf.CheckPerfResult | None, name: str) -> float | None:
-            return None if result is None else getattr(result, name)
-
-        label = f"check perf --load={load}"
-        throughput = Row(
-            f"{label} throughput",
-            "writes/s",
-            value(etcd, "throughput"),
-            value(lite, "throughput"),
-            note(etcd, etcd and etcd.throughput_passed, StoreKind.ETCD),
-            note(lite, lite and lite.throughput_passed, StoreKind.ETCDLITE),
-        )
-        if load == "l":
-            throughput.target = f"etcdlite >= {L_LOAD_TARGET_RATIO} x etcd"
-            throughput.target_met = (
-                None if throughput.ratio is None else throughput.ratio >= L_LOAD_TARGET_RATIO
-            )
-        verdict = Row(
-            f"{label} verdict",
-            "",
-            None,
-            None,
-            note(etcd, etcd and etcd.passed, StoreKind.ETCD),
-            note(lite, lite and lite.passed, StoreKind.ETCDLITE),
-        )
-        if load == "m":
-            verdict.target = "etcdlite passes"
-            verdict.target_met = None if lite is None else lite.passed
-        self.rows += [
-            throughput,
-            Row(
-                f"{label} slowest request",
-                "s",
-                value(etcd, "slowest_s"),
-                value(lite, "slowest_s"),
-                note(etcd, etcd and etcd.slowest_passed, StoreKind.ETCD),
-                note(lite, lite and lite.slowest_passed, StoreKind.ETCDLITE),
-            ),
-            Row(
-                f"{label} stddev",
-                "s",
-                value(etcd, "stddev_s"),
-                value(lite, "stddev_s"),
-                note(etcd, etcd and etcd.stddev_passed, StoreKind.ETCD),
-                note(lite, lite and lite.stddev_passed, StoreKind.ETCDLITE),
-            ),
-            verdict,
-        ]
 
     def part_latency(self) -> None:
         s = self.sizes
@@ -232,18 +173,7 @@ class Benchmark:
                     c.addresses[0], s.put_count, s.value_size_latency, s.put_time_limit
                 ),
             )
-        etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
-        for name in ("p50_ms", "p99_ms"):
-            self.rows.append(
-                Row(
-                    f"put latency {name[:3]}, 1 client, {s.value_size_latency} B",
-                    "ms",
-                    None if etcd is None else getattr(etcd.summary, name),
-                    None if lite is None else getattr(lite.summary, name),
-                    _note(stores, StoreKind.ETCD),
-                    _note(stores, StoreKind.ETCDLITE),
-                )
-            )
+        self.rows += latency_rows(s, stores, results)
         self.details["put_latency"] = {k.value: None if r is None else asdict(r) for k, r in results.items()}
         self.details["put_latency_client"] = kvload.client_description(concurrent=False)
 
@@ -290,17 +220,7 @@ class Benchmark:
                             result.client_cpu_cores,
                             result.server_cpu_cores,
                         )
-                etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
-                self.rows.append(
-                    Row(
-                        f"range {mode}, {s.range_clients} clients",
-                        "reads/s",
-                        None if etcd is None else round(etcd.per_second),
-                        None if lite is None else round(lite.per_second),
-                        _errors_note(stores, StoreKind.ETCD, etcd),
-                        _errors_note(stores, StoreKind.ETCDLITE, lite),
-                    )
-                )
+                self.rows.append(range_row(s, mode, stores, results))
                 self.details[f"range_{mode}"] = {
                     k.value: None if r is None else {**asdict(r), "per_second": r.per_second}
                     for k, r in results.items()
@@ -346,35 +266,7 @@ class Benchmark:
         with store_pair(self.members) as stores:
             self._remember_unavailable(stores)
             results = each_store(stores, fill)
-        etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
-
-        def mb(result: dict[str, Any] | None, figure: str) -> float | None:
-            return None if result is None else round(max(result[figure].values()) / 1e6, 1)
-
-        def keys_note(kind: StoreKind, result: dict[str, Any] | None) -> str:
-            if result is None:
-                return _note(stores, kind)
-            if result["keys"] != s.memory_keys:
-                return f"({result['keys']:,} keys only)"
-            if result["keys"] >= SNAPSHOT_COUNT and not result["snapshotted"]:
-                return f"(no snapshot within {SNAPSHOT_WAIT_SECONDS:.0f} s)"
-            return ""
-
-        after = "after its first snapshot" if s.memory_keys >= SNAPSHOT_COUNT else "(no snapshot yet)"
-        for figure, label in (("rss", f"VmRSS {after}"), ("peak_rss", "peak VmHWM, load and snapshot")):
-            row = Row(
-                f"memory: {label}, {s.memory_keys:,} keys of {s.value_size_memory} B",
-                "MB",
-                mb(etcd, figure),
-                mb(lite, figure),
-                keys_note(StoreKind.ETCD, etcd),
-                keys_note(StoreKind.ETCDLITE, lite),
-                target="etcdlite < 400 MB at 100,000 keys" if figure == "peak_rss" else "",
-            )
-            full = s.memory_keys == FULL.memory_keys
-            if figure == "peak_rss" and lite is not None and full and lite["keys"] == s.memory_keys:
-                row.target_met = max(lite["peak_rss"].values()) < MEMORY_TARGET_BYTES
-            self.rows.append(row)
+        self.rows += memory_rows(s, stores, results)
         self.details["memory"] = {k.value: r for k, r in results.items()}
 
     def part_failover(self) -> None:
@@ -410,32 +302,7 @@ class Benchmark:
         with store_pair(failover.MEMBERS) as stores:
             self._remember_unavailable(stores)
             results = each_store(stores, measure)
-
-        def figure(kind: StoreKind, what: str, stat: str) -> tuple[float | None, str]:
-            result = results[kind]
-            if result is None:
-                return None, _note(stores, kind)
-            if isinstance(result, str):
-                return None, "FAILED"
-            return round(getattr(getattr(result, what), stat), 3), ""
-
-        labels = {"election": "new leader after kill", "write_gap": "longest write gap"}
-        for what, label in labels.items():
-            for stat in ("median", "max"):
-                etcd, etcd_note = figure(StoreKind.ETCD, what, stat)
-                lite, lite_note = figure(StoreKind.ETCDLITE, what, stat)
-                row = Row(
-                    f"failover, 3 members: {label}, {stat} of {failover.KILLS}",
-                    "s",
-                    etcd,
-                    lite,
-                    etcd_note,
-                    lite_note,
-                )
-                if stat == "max":
-                    row.target = f"etcdlite < {failover.TARGET_SECONDS:.0f} s"
-                    row.target_met = None if lite is None else lite < failover.TARGET_SECONDS
-                self.rows.append(row)
+        self.rows += failover_rows(stores, results)
         self.details["failover"] = {
             k.value: r if r is None or isinstance(r, str) else [asdict(run) for run in r.runs]
             for k, r in results.items()
@@ -449,6 +316,171 @@ class Benchmark:
             "heartbeat_ms": 100,
             "election_timeout_ms": 1000,
         }
+
+
+def latency_rows(
+    sizes: Sizes, stores: Stores, results: dict[StoreKind, kvload.PutLatencyResult | None]
+) -> list[Row]:
+    """p50 and p99 of the sequential Puts, in milliseconds."""
+    etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
+    return [
+        Row(
+            f"put latency {name[:3]}, 1 client, {sizes.value_size_latency} B",
+            "ms",
+            None if etcd is None else getattr(etcd.summary, name),
+            None if lite is None else getattr(lite.summary, name),
+            _note(stores, StoreKind.ETCD),
+            _note(stores, StoreKind.ETCDLITE),
+        )
+        for name in ("p50_ms", "p99_ms")
+    ]
+
+
+def range_row(
+    sizes: Sizes, mode: str, stores: Stores, results: dict[StoreKind, kvload.LoadResult | None]
+) -> Row:
+    """Range reads per second in one mode (linearizable or serializable), with the errors if any."""
+    etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
+    return Row(
+        f"range {mode}, {sizes.range_clients} clients",
+        "reads/s",
+        None if etcd is None else round(etcd.per_second),
+        None if lite is None else round(lite.per_second),
+        _errors_note(stores, StoreKind.ETCD, etcd),
+        _errors_note(stores, StoreKind.ETCDLITE, lite),
+    )
+
+
+def checkperf_rows(
+    load: str, stores: Stores, results: dict[StoreKind, checkperf.CheckPerfResult | None]
+) -> list[Row]:
+    """The rows of one check perf load: each criterion with etcdctl's PASS/FAIL per store. Load l is
+    judged on the throughput ratio etcdlite/etcd, load m on etcdlite's own verdict."""
+    etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
+
+    def note(result: checkperf.CheckPerfResult | None, passed: bool | None, kind: StoreKind) -> str:
+        if result is None:
+            return _note(stores, kind)
+        return {True: "PASS", False: "FAIL", None: "?"}[passed]
+
+    def value(result: checkperf.CheckPerfResult | None, name: str) -> float | None:
+        return None if result is None else getattr(result, name)
+
+    label = f"check perf --load={load}"
+    throughput = Row(
+        f"{label} throughput",
+        "writes/s",
+        value(etcd, "throughput"),
+        value(lite, "throughput"),
+        note(etcd, etcd and etcd.throughput_passed, StoreKind.ETCD),
+        note(lite, lite and lite.throughput_passed, StoreKind.ETCDLITE),
+    )
+    if load == "l":
+        throughput.target = f"etcdlite >= {L_LOAD_TARGET_RATIO} x etcd"
+        throughput.target_met = None if throughput.ratio is None else throughput.ratio >= L_LOAD_TARGET_RATIO
+    verdict = Row(
+        f"{label} verdict",
+        "",
+        None,
+        None,
+        note(etcd, etcd and etcd.passed, StoreKind.ETCD),
+        note(lite, lite and lite.passed, StoreKind.ETCDLITE),
+    )
+    if load == "m":
+        verdict.target = "etcdlite passes"
+        verdict.target_met = None if lite is None else lite.passed
+    return [
+        throughput,
+        Row(
+            f"{label} slowest request",
+            "s",
+            value(etcd, "slowest_s"),
+            value(lite, "slowest_s"),
+            note(etcd, etcd and etcd.slowest_passed, StoreKind.ETCD),
+            note(lite, lite and lite.slowest_passed, StoreKind.ETCDLITE),
+        ),
+        Row(
+            f"{label} stddev",
+            "s",
+            value(etcd, "stddev_s"),
+            value(lite, "stddev_s"),
+            note(etcd, etcd and etcd.stddev_passed, StoreKind.ETCD),
+            note(lite, lite and lite.stddev_passed, StoreKind.ETCDLITE),
+        ),
+        verdict,
+    ]
+
+
+def memory_rows(sizes: Sizes, stores: Stores, results: dict[StoreKind, dict[str, Any] | None]) -> list[Row]:
+    """VmRSS after the load (and the first snapshot) and the peak VmHWM, the largest member's, in MB.
+    The 400 MB target is judged on etcdlite's peak, and only after the full 100,000 keys went in."""
+    s = sizes
+    etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
+
+    def mb(result: dict[str, Any] | None, figure: str) -> float | None:
+        return None if result is None else round(max(result[figure].values()) / 1e6, 1)
+
+    def keys_note(kind: StoreKind, result: dict[str, Any] | None) -> str:
+        if result is None:
+            return _note(stores, kind)
+        if result["keys"] != s.memory_keys:
+            return f"({result['keys']:,} keys only)"
+        if result["keys"] >= SNAPSHOT_COUNT and not result["snapshotted"]:
+            return f"(no snapshot within {SNAPSHOT_WAIT_SECONDS:.0f} s)"
+        return ""
+
+    rows = []
+    after = "after its first snapshot" if s.memory_keys >= SNAPSHOT_COUNT else "(no snapshot yet)"
+    for figure, label in (("rss", f"VmRSS {after}"), ("peak_rss", "peak VmHWM, load and snapshot")):
+        row = Row(
+            f"memory: {label}, {s.memory_keys:,} keys of {s.value_size_memory} B",
+            "MB",
+            mb(etcd, figure),
+            mb(lite, figure),
+            keys_note(StoreKind.ETCD, etcd),
+            keys_note(StoreKind.ETCDLITE, lite),
+            target="etcdlite < 400 MB at 100,000 keys" if figure == "peak_rss" else "",
+        )
+        full = s.memory_keys == FULL.memory_keys
+        if figure == "peak_rss" and lite is not None and full and lite["keys"] == s.memory_keys:
+            row.target_met = max(lite["peak_rss"].values()) < MEMORY_TARGET_BYTES
+        rows.append(row)
+    return rows
+
+
+def failover_rows(
+    stores: Stores, results: dict[StoreKind, failover.FailoverResult | str | None]
+) -> list[Row]:
+    """Median and max over the kills of the time to a new leader and of the longest write gap; the
+    2 s target is judged on etcdlite's max. A store whose failover failed reads FAILED."""
+
+    def figure(kind: StoreKind, what: str, stat: str) -> tuple[float | None, str]:
+        result = results[kind]
+        if result is None:
+            return None, _note(stores, kind)
+        if isinstance(result, str):
+            return None, "FAILED"
+        return round(getattr(getattr(result, what), stat), 3), ""
+
+    rows = []
+    labels = {"election": "new leader after kill", "write_gap": "longest write gap"}
+    for what, label in labels.items():
+        for stat in ("median", "max"):
+            etcd, etcd_note = figure(StoreKind.ETCD, what, stat)
+            lite, lite_note = figure(StoreKind.ETCDLITE, what, stat)
+            row = Row(
+                f"failover, 3 members: {label}, {stat} of {failover.KILLS}",
+                "s",
+                etcd,
+                lite,
+                etcd_note,
+                lite_note,
+            )
+            if stat == "max":
+                row.target = f"etcdlite < {failover.TARGET_SECONDS:.0f} s"
+                row.target_met = None if lite is None else lite < failover.TARGET_SECONDS
+            rows.append(row)
+    return rows
 
 
 def _await_snapshots(cluster: Cluster, timeout: float) -> bool:

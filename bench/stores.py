@@ -167,6 +167,13 @@ def answers(address: str, timeout: float = 1.0) -> bool:
     return True
 
 
+def start_failure(name: str, code: int, log_tail: str) -> StoreStartError:
+    """Why a member that exited while starting cannot be measured: exit code 2 is a configuration the
+    store refuses (StoreUnavailable: the benchmark goes on without it), anything else a failed start."""
+    error = StoreUnavailable if code == 2 else StoreStartError
+    return error(f"{name} exited with {code} while starting:\n{log_tail}")
+
+
 def _await_ready(members: list[Member], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     pending = list(members)
@@ -175,8 +182,7 @@ def _await_ready(members: list[Member], timeout: float) -> None:
         member = pending[0]
         code = member.process.poll()
         if code is not None:
-            error = StoreUnavailable if code == 2 else StoreStartError
-            raise error(f"{member.name} exited with {code} while starting:\n{member.log_tail()}")
+            raise start_failure(member.name, code, member.log_tail())
         try:
             answers(member.client_address)
             pending.pop(0)
@@ -202,6 +208,24 @@ def restart_member(member: Member, timeout: float = START_TIMEOUT) -> None:
     _await_ready([member], timeout)
 
 
+def one_cluster_problem(
+    cluster: Cluster, member: str, listed: int, values: list[bytes], written: bytes
+) -> str | None:
+    """What one member's answers show wrong with `cluster`: it lists `listed` members and reads
+    `values` for the key the first member wrote `written` to. None when it is one replicating cluster."""
+    if listed != len(cluster.members):
+        return (
+            f"{cluster.kind.value} member {member} lists {listed} member(s), "
+            f"not {len(cluster.members)}: the members do not form one cluster"
+        )
+    if values != [written]:
+        return (
+            f"{cluster.kind.value} member {member} does not see a write made on "
+            f"{cluster.members[0].name}: the members do not replicate"
+        )
+    return None
+
+
 def _verify_one_cluster(cluster: Cluster) -> None:
     """Refuse members that serve but do not replicate to each other (several single-member stores
     started with one --initial-cluster): every member must list them all and see a write made on
@@ -213,18 +237,18 @@ def _verify_one_cluster(cluster: Cluster) -> None:
         with grpc.insecure_channel(member.client_address) as channel:
             listed = rpc_pb2_grpc.ClusterStub(channel).MemberList(rpc_pb2.MemberListRequest(), timeout=5)
             got = rpc_pb2_grpc.KVStub(channel).Range(rpc_pb2.RangeRequest(key=key), timeout=5)
-        if len(listed.members) != len(cluster.members):
-            raise StoreUnavailable(
-                f"{cluster.kind.value} member {member.name} lists {len(listed.members)} member(s), "
-                f"not {len(cluster.members)}: the members do not form one cluster"
-            )
-        if [kv.value for kv in got.kvs] != [value]:
-            raise StoreUnavailable(
-                f"{cluster.kind.value} member {member.name} does not see a write made on "
-                f"{cluster.members[0].name}: the members do not replicate"
-            )
+        problem = one_cluster_problem(
+            cluster, member.name, len(listed.members), [kv.value for kv in got.kvs], value
+        )
+        if problem is not None:
+            raise StoreUnavailable(problem)
     with grpc.insecure_channel(cluster.addresses[0]) as channel:
         rpc_pb2_grpc.KVStub(channel).DeleteRange(rpc_pb2.DeleteRangeRequest(key=key), timeout=5)
+
+
+def worth_retrying(exc: StoreStartError) -> bool:
+    """Only a port taken between choosing it and binding it is worth another start on new ports."""
+    return not isinstance(exc, StoreUnavailable) and "address already in use" in str(exc)
 
 
 def start_cluster(kind: StoreKind, members: int = 1, timeout: float = START_TIMEOUT) -> Cluster:
@@ -253,7 +277,7 @@ def start_cluster(kind: StoreKind, members: int = 1, timeout: float = START_TIME
             return cluster
         except StoreStartError as exc:
             cluster.stop()
-            if isinstance(exc, StoreUnavailable) or "address already in use" not in str(exc):
+            if not worth_retrying(exc):
                 raise
             last = exc
             log.info("%s: a port was taken while starting (attempt %d); retrying", kind.value, attempt + 1)
