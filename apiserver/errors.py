@@ -63,6 +63,8 @@ def format_value(value: Any) -> str:
     """Render a bad value the way field.Error does: strings quoted, numbers bare."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, GoValue):
+        return str.__str__(value)
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         return f'"{escaped}"'
@@ -70,7 +72,17 @@ def format_value(value: Any) -> str:
         return "null"
     if isinstance(value, list):
         return "[]string{" + ", ".join(format_value(v) for v in value) + "}"
+    if isinstance(value, dict):
+        return (
+            "map[string]string{"
+            + ", ".join(f"{format_value(k)}:{format_value(v)}" for k, v in sorted(value.items()))
+            + "}"
+        )
     return str(value)
+
+
+class GoValue(str):
+    """A bad value already written as Go's %#v prints it (a struct), shown as is."""
 
 
 @dataclass(frozen=True)

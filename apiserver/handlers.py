@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from apiserver import discovery, errors, podlogs, tables
+from apiserver import discovery, errors, tables
 from apiserver.errors import APIError, PatchError
 from apiserver.jsonpatch import json_patch, merge_patch
 from apiserver.meta import JSONObject, utcnow
@@ -31,7 +31,7 @@ from apiserver.negotiation import (
     decode_body,
     patch_type,
 )
-from apiserver.registry import DeleteOptions, ListOptions, ListResult, Registry, Subresource
+from apiserver.registry import DeleteOptions, ListOptions, ListResult, Prepare, Registry
 from apiserver.request_info import RequestInfo, normalize_path, parse_resource_path
 from apiserver.resources import ResourceDef, ResourceTable
 from apiserver.strategicpatch import strategic_merge
@@ -43,6 +43,32 @@ log = logging.getLogger(__name__)
 MIN_REQUEST_TIMEOUT = 1800  # seconds; watches without timeoutSeconds last 1x to 2x this
 BOOKMARK_INTERVAL = 60.0
 JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A request's patch document, and how to apply it to an object."""
+
+    kind: PatchType
+    document: Any
+    schema: str  # the type whose strategic-merge rules apply
+    headers: dict[str, str]  # field validation warnings
+
+    def apply(self, current: JSONObject) -> JSONObject:
+        try:
+            if self.kind is PatchType.JSON:
+                result = json_patch(current, self.document)
+            elif self.kind is PatchType.MERGE:
+                result = merge_patch(current, self.document)
+            else:
+                result = strategic_merge(current, self.document, self.schema)
+        except PatchError as err:
+            if err.malformed:
+                raise errors.bad_request(str(err)) from None
+            raise errors.unprocessable(str(err)) from None
+        if not isinstance(result, dict):
+            raise errors.unprocessable("the patched object is not a JSON object")
+        return result
 
 
 @dataclass
@@ -171,28 +197,31 @@ class APIHandlers:
     async def _resource(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.StreamResponse:
         method = request.method
         if info.subresource:
-            return await self._subresource(request, rd, info)
+            handler = rd.handlers.get(info.subresource)
+            if handler is None or not info.name:
+                raise errors.not_found_path()
+            return await handler.handle(self, request, rd, info)
         if info.watch_prefix:
             if method != "GET":
                 raise errors.method_not_allowed(method, rd.kind)
             return await self._watch(request, rd, info)
         if method == "GET":
             if info.name:
-                return await self._get(request, rd, info)
+                return await self.get(request, rd, info)
             if _query_bool(request, "watch"):
                 return await self._watch(request, rd, info)
             return await self._list(request, rd, info)
         if method == "POST" and not info.name:
             self._check_verb(rd, "create")
-            if rd.plural == "bindings":
-                return await self._bind(request, rd, info, None)
+            if rd.create_handler is not None:
+                return await rd.create_handler.handle(self, request, rd, info)
             return await self._create(request, rd, info)
         if method == "PUT" and info.name:
             self._check_verb(rd, "update")
-            return await self._update(request, rd, info, Subresource.MAIN)
+            return await self.update(request, rd, info, prepare=rd.strategy.prepare_for_update)
         if method == "PATCH" and info.name:
             self._check_verb(rd, "patch")
-            return await self._patch(request, rd, info, Subresource.MAIN)
+            return await self.patch(request, rd, info, prepare=rd.strategy.prepare_for_update)
         if method == "DELETE" and info.name:
             self._check_verb(rd, "delete")
             return await self._delete(request, rd, info)
@@ -209,41 +238,12 @@ class APIHandlers:
                 "the server does not allow this method on the requested resource",
             )
 
-    async def _subresource(
-        self, request: web.Request, rd: ResourceDef, info: RequestInfo
-    ) -> web.StreamResponse:
-        sub = rd.subresource(info.subresource)
-        if sub is None or not info.name:
-            raise errors.not_found_path()
-        method = request.method
-        if sub.name == "binding" and method == "POST":
-            return await self._bind(request, rd, info, info.name)
-        if sub.name == "status":
-            if method == "GET":
-                return await self._get(request, rd, info)
-            if method == "PUT":
-                return await self._update(request, rd, info, Subresource.STATUS)
-            if method == "PATCH":
-                return await self._patch(request, rd, info, Subresource.STATUS)
-        if sub.name == "log" and method == "GET":
-            return await self._pod_log(request, rd, info)
-        if sub.name == "finalize" and method == "PUT":
-            return await self._update(request, rd, info, Subresource.FINALIZE)
-        raise errors.APIError(
-            405,
-            errors.Reason.METHOD_NOT_ALLOWED,
-            "the server does not allow this method on the requested resource",
-        )
+    def respond(self, data: Any, status: int = 200) -> web.Response:
+        """JSON that is not an object of the resource (a Scale, a Status)."""
+        return json_response(data, status)
 
-    async def _pod_log(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.StreamResponse:
-        pod = await self.ctx.registry.get(rd, info.namespace, info.name)
-        node = None
-        node_name = pod.get("spec", {}).get("nodeName")
-        nodes = self.ctx.table.lookup("", "v1", "nodes")
-        if node_name and nodes is not None:
-            with contextlib.suppress(errors.APIError):
-                node = await self.ctx.registry.get(nodes, "", node_name)
-        return await podlogs.proxy_log(request, podlogs.log_location(pod, node, dict(request.query)))
+    def dry_run(self, request: web.Request, body_values: Any = None) -> bool:
+        return _dry_run(request, body_values)
 
     # ------------------------------------------------------------------ reads
 
@@ -252,7 +252,7 @@ class APIHandlers:
             raise errors.not_found_path()
         return info.namespace if rd.namespaced else ""
 
-    async def _get(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
+    async def get(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
         obj = await self.ctx.registry.get(rd, self._namespace(rd, info), info.name)
         return self._render_one(request, rd, obj)
 
@@ -459,7 +459,7 @@ class APIHandlers:
 
     # ------------------------------------------------------------------ writes
 
-    async def _body(self, request: web.Request) -> Any:
+    async def read_body(self, request: web.Request) -> Any:
         raw = await request.read()
         return decode_body(raw, request.headers.get("Content-Type"))
 
@@ -491,28 +491,36 @@ class APIHandlers:
     async def _create(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
         if rd.namespaced and not info.namespace:
             raise errors.method_not_allowed("POST", rd.kind)
-        body = await self._body(request)
+        body = await self.read_body(request)
         headers = self._field_validation(request, rd, body)
         obj = await self.ctx.registry.create(rd, info.namespace or None, body, _dry_run(request))
         response = self._render_one(request, rd, obj, 201)
         response.headers.update(headers)
         return response
 
-    async def _update(
-        self, request: web.Request, rd: ResourceDef, info: RequestInfo, subresource: str
+    async def update(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, *, prepare: Prepare
     ) -> web.Response:
-        body = await self._body(request)
+        """PUT of the object (prepare: the main strategy) or of a subresource that writes part of it."""
+        body = await self.read_body(request)
         headers = self._field_validation(request, rd, body)
-        obj, created = await self.ctx.registry.update(
-            rd, self._namespace(rd, info), info.name, body, subresource, _dry_run(request)
-        )
+        namespace = self._namespace(rd, info)
+        if prepare == rd.strategy.prepare_for_update:
+            obj, created = await self.ctx.registry.update(rd, namespace, info.name, body, _dry_run(request))
+        else:
+            wanted = self.ctx.registry.identified(rd, body, namespace, info.name)
+            obj, created = await self.ctx.registry.guaranteed_update(
+                rd, namespace, info.name, lambda _current: copy.deepcopy(wanted), prepare=prepare,
+                dry_run=_dry_run(request),
+            )  # fmt: skip
         response = self._render_one(request, rd, obj, 201 if created else 200)
         response.headers.update(headers)
         return response
 
-    async def _patch(
-        self, request: web.Request, rd: ResourceDef, info: RequestInfo, subresource: str
-    ) -> web.Response:
+    async def patch_function(self, request: web.Request, schema: str, rd: ResourceDef | None = None) -> Patch:
+        """The request's patch document as a function current -> patched. `schema` names the type
+        whose strategic-merge rules apply; with `rd`, unknown fields are checked as
+        fieldValidation asks."""
         kind = patch_type(request.headers.get("Content-Type"))
         raw = await request.read()
         document = decode_body(raw, request.headers.get("Content-Type"))
@@ -524,40 +532,32 @@ class APIHandlers:
             )
         if kind is not PatchType.JSON and not isinstance(document, dict):
             raise errors.bad_request("the patch document must be a JSON object")
-        headers = self._field_validation(request, rd, document) if kind is not PatchType.JSON else {}
-        schema = rd.strategy.patch_schema
+        headers = {}
+        if rd is not None and kind is not PatchType.JSON:
+            headers = self._field_validation(request, rd, document)
+        return Patch(kind, document, schema, headers)
 
-        def apply(current: JSONObject) -> JSONObject:
-            try:
-                if kind is PatchType.JSON:
-                    result = json_patch(current, document)
-                elif kind is PatchType.MERGE:
-                    result = merge_patch(current, document)
-                else:
-                    result = strategic_merge(current, document, schema)
-            except PatchError as err:
-                if err.malformed:
-                    raise errors.bad_request(str(err)) from None
-                raise errors.unprocessable(str(err)) from None
-            if not isinstance(result, dict):
-                raise errors.unprocessable("the patched object is not a JSON object")
-            return result
-
+    async def patch(
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, *, prepare: Prepare
+    ) -> web.Response:
+        patch = await self.patch_function(request, rd.strategy.patch_schema, rd)
         create_from = None
-        if kind is PatchType.APPLY:
-            applied = copy.deepcopy(document)
+        if patch.kind is PatchType.APPLY and prepare == rd.strategy.prepare_for_update:
+            applied = copy.deepcopy(patch.document)
 
             def create_from() -> JSONObject:
                 return copy.deepcopy(applied)
 
         obj, created = await self.ctx.registry.patch(
-            rd, self._namespace(rd, info), info.name, apply, subresource, _dry_run(request), create_from
-        )
+            rd, self._namespace(rd, info), info.name, patch.apply, prepare=prepare, dry_run=_dry_run(request),
+            create_from=create_from,
+        )  # fmt: skip
         response = self._render_one(request, rd, obj, 201 if created else 200)
-        response.headers.update(headers)
+        response.headers.update(patch.headers)
         return response
 
-    def _delete_options(self, request: web.Request, body: Any) -> DeleteOptions:
+    def delete_options(self, request: web.Request, body: Any) -> DeleteOptions:
+        """DeleteOptions from the body (or an Eviction's deleteOptions) and the query."""
         options = body if isinstance(body, dict) else {}
         if body is not None and not isinstance(body, dict):
             raise errors.bad_request("the body of a delete must be DeleteOptions")
@@ -568,16 +568,20 @@ class APIHandlers:
             except (TypeError, ValueError):
                 raise errors.bad_request("gracePeriodSeconds must be an integer") from None
         preconditions = options.get("preconditions") or {}
+        orphan_dependents = options.get("orphanDependents")
+        if request.query.get("orphanDependents") is not None:
+            orphan_dependents = request.query["orphanDependents"].lower() == "true"
         return DeleteOptions(
             grace_period_seconds=grace,
             uid=preconditions.get("uid"),
             resource_version=preconditions.get("resourceVersion"),
             propagation_policy=request.query.get("propagationPolicy") or options.get("propagationPolicy"),
+            orphan_dependents=orphan_dependents if isinstance(orphan_dependents, bool) else None,
             dry_run=_dry_run(request, options.get("dryRun")),
         )
 
     async def _delete(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:
-        options = self._delete_options(request, await self._body(request))
+        options = self.delete_options(request, await self.read_body(request))
         result = await self.ctx.registry.delete(rd, self._namespace(rd, info), info.name, options)
         if not result.deleted or rd.strategy.return_deleted_object:
             return self._render_one(request, rd, result.obj)
@@ -601,7 +605,7 @@ class APIHandlers:
         self, request: web.Request, rd: ResourceDef, info: RequestInfo
     ) -> web.Response:
         list_options = self._list_options(request, rd, info)
-        options = self._delete_options(request, await self._body(request))
+        options = self.delete_options(request, await self.read_body(request))
         result = await self.ctx.registry.delete_collection(rd, info.namespace or None, list_options, options)
         return json_response(
             {
@@ -610,22 +614,6 @@ class APIHandlers:
                 "metadata": {"resourceVersion": result.resource_version},
                 "items": result.items,
             }
-        )
-
-    async def _bind(
-        self, request: web.Request, rd: ResourceDef, info: RequestInfo, name: str | None
-    ) -> web.Response:
-        body = await self._body(request)
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request must be a Binding")
-        pod_name = name or (body.get("metadata") or {}).get("name") or ""
-        if not pod_name:
-            raise errors.bad_request("a Binding needs metadata.name: the name of the pod to bind")
-        pods = self.ctx.table.lookup("", "v1", "pods")
-        assert pods is not None
-        await self.ctx.registry.bind(pods, info.namespace, pod_name, body, _dry_run(request))
-        return json_response(
-            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
         )
 
 

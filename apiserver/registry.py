@@ -1,26 +1,35 @@
-"""The generic registry: create, get, list, update, patch, delete for every kind in the
-resource table, on top of the etcd store, with the per-kind strategy deciding the details.
+"""The generic registry: create, get, list, update, delete for every kind in the resource table,
+on top of the etcd store, with the per-kind strategy deciding the details.
 
-Store contract (ARCHITECTURE.md): key `/registry/<resource>/[<namespace>/]<name>`, value the
-object as JSON without `metadata.resourceVersion`, which is the key's mod_revision. Create
-is guarded on the key being absent, update and delete on its mod_revision, and the Txn also
-guards the namespace (so nothing is created in a namespace that began terminating) and any
-allocation keys (Service IPs and ports). Touches: the store, through `EtcdStore` only.
+Store contract (docs/architecture.md): key `/registry/<resource>/[<namespace>/]<name>`, value the
+object as JSON without `metadata.resourceVersion`, which is the key's mod_revision (`codec`).
+Create is guarded on the key being absent; every other write goes through one guaranteed-update
+loop (`guaranteed_update`, Kubernetes' GuaranteedUpdate): read, let the verb compute the new
+object, write guarded on the mod_revision read, and on a race read again. The Txn also guards the
+namespace (nothing is created in a namespace that began terminating) and any allocation keys
+(Service IPs and ports). Touches: the store, through `EtcdStore` only.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apiserver import errors
+from apiserver import deletion, errors
+from apiserver.codec import (
+    decode,
+    decode_continue,
+    encode,
+    encode_continue,
+    parse_resource_version,
+    store_errors,
+)
+from apiserver.deletion import DeleteOptions
 from apiserver.errors import APIError, FieldError, invalid, invalid_error
 from apiserver.kinds.namespaces import PROTECTED as PROTECTED_NAMESPACES
 from apiserver.meta import JSONObject, generate_name, new_uid, rfc3339, utcnow
@@ -30,12 +39,10 @@ from apiserver.storage import (
     CompactedError,
     Delete,
     EtcdStore,
-    FutureRevisionError,
     Guard,
     KeyValue,
     Put,
     StoreError,
-    StoreUnavailable,
     TxnResult,
     Unchanged,
     Write,
@@ -43,12 +50,20 @@ from apiserver.storage import (
 from apiserver.strategy import Allocation, Claim
 from kubelite.selectors import FieldSelector, LabelSelector
 
+__all__ = ["DeleteOptions", "ListOptions", "Registry", "decode", "parse_resource_version", "store_errors"]
+
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
 NAMESPACE_KEY = "/registry/namespaces/"
 # Fields only the server sets; a create or update cannot choose them.
 SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+# prepare(new, old): what a verb keeps from the stored object (status on a main update, spec on a
+# status update, ...); the strategy's prepare_for_* methods have this shape.
+Prepare = Callable[[JSONObject, JSONObject], None]
+# try_update(current) -> the object the verb wants stored (before prepare, defaulting, validation).
+TryUpdate = Callable[[JSONObject], JSONObject]
 
 
 @dataclass
@@ -70,69 +85,9 @@ class ListResult:
 
 
 @dataclass
-class DeleteOptions:
-    grace_period_seconds: int | None = None
-    uid: str | None = None
-    resource_version: str | None = None
-    propagation_policy: str | None = None
-    dry_run: bool = False
-
-
-@dataclass
 class DeleteResult:
     obj: JSONObject
     deleted: bool  # False: deletion is pending (graceful or finalizers)
-
-
-class Subresource:
-    MAIN = ""
-    STATUS = "status"
-    FINALIZE = "finalize"
-
-
-def encode(obj: JSONObject) -> bytes:
-    stored = copy.copy(obj)
-    meta = dict(stored.get("metadata") or {})
-    meta.pop("resourceVersion", None)
-    meta.pop("selfLink", None)
-    stored["metadata"] = meta
-    return json.dumps(stored, separators=(",", ":"), sort_keys=False).encode()
-
-
-def decode(kv: KeyValue) -> JSONObject:
-    obj = json.loads(kv.value)
-    obj.setdefault("metadata", {})["resourceVersion"] = str(kv.mod_revision)
-    return obj
-
-
-def encode_continue(revision: int, key: str, prefix: str) -> str:
-    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": key[len(prefix) :]}
-    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_continue(token: str, prefix: str) -> tuple[int, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        revision, start = int(data["rv"]), str(data["start"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise errors.bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
-        ) from None
-    if start.startswith("/") or ".." in start.split("/") or revision <= 0:
-        raise errors.bad_request("continue key is not valid: key path is not valid")
-    return revision, prefix + start
-
-
-def store_errors(err: StoreError) -> APIError:
-    """Map a store failure to what the real apiserver answers."""
-    if isinstance(err, StoreUnavailable):
-        return errors.service_unavailable(f"etcd is unavailable: {err}")
-    if isinstance(err, CompactedError):
-        return errors.expired("The resourceVersion for the provided list is too old.")
-    if isinstance(err, FutureRevisionError):
-        return APIError(504, errors.Reason.TIMEOUT, "Too large resource version", {"retryAfterSeconds": 1})
-    return errors.internal_error(str(err))
 
 
 class Registry:
@@ -292,7 +247,7 @@ class Registry:
         if options.continue_token:
             revision, start = decode_continue(options.continue_token, prefix)
         elif options.resource_version_match == "Exact" and options.resource_version not in ("", "0"):
-            revision = _parse_rv(options.resource_version)
+            revision = parse_resource_version(options.resource_version)
         limit = max(options.limit, 0)
         filtering = not options.label_selector.empty or not options.field_selector.empty
         items: list[JSONObject] = []
@@ -392,9 +347,9 @@ class Registry:
     # ------------------------------------------------------------------ update
 
     def _prepare_update(
-        self, rd: ResourceDef, new: JSONObject, old: JSONObject, subresource: str
+        self, rd: ResourceDef, new: JSONObject, old: JSONObject, prepare: Prepare, validate: bool
     ) -> JSONObject:
-        """Apply the strategy to turn a client's new object into what is stored."""
+        """Apply the strategy to turn a verb's new object into what is stored."""
         strategy = rd.strategy
         new_meta = new.setdefault("metadata", {})
         old_meta = old.get("metadata") or {}
@@ -405,19 +360,11 @@ class Registry:
                 new_meta.pop(key, None)
         new_meta.pop("selfLink", None)
         new_meta.pop("managedFields", None)
-        if subresource == Subresource.STATUS:
-            strategy.prepare_for_status_update(new, old)
-        elif subresource == Subresource.FINALIZE:
-            finalize = getattr(strategy, "prepare_for_finalize", None)
-            if finalize is None:
-                raise errors.not_found_path()
-            finalize(new, old)
-        else:
-            strategy.prepare_for_update(new, old)
+        prepare(new, old)
         strategy.default(new)
         if strategy.tracks_generation and strategy.spec_of(new) != strategy.spec_of(old):
             new_meta["generation"] = int(old_meta.get("generation") or 1) + 1
-        errs = strategy.validate_update(new, old)
+        errs = strategy.validate_update(new, old) if validate else []
         if errs:
             raise self._invalid(rd, new, errs)
         return new
@@ -434,45 +381,74 @@ class Registry:
 
     async def _write_update(
         self, rd: ResourceDef, kv: KeyValue, old: JSONObject, new: JSONObject, dry_run: bool
-    ) -> tuple[JSONObject | None, TxnResult | None]:
-        """Store `new` over `old` (read at kv.mod_revision). Returns (stored, None) or (None, failed txn)."""
+    ) -> JSONObject | None:
+        """Store `new` over `old` (read at kv.mod_revision): the stored object, or None on a race."""
         allocation = await self._allocate(rd, new, old)
         if self._should_delete(rd, new):
             if dry_run:
-                return new, None
+                return new
             _g, claim_writes, _a = self._claim_writes(rd, None, old)
             result = await self.store.txn(
                 [Unchanged(kv.key, kv.mod_revision)], [Delete(kv.key), *claim_writes]
             )
-            if not result.succeeded:
-                return None, result
-            return new, None
+            return new if result.succeeded else None
         if encode(new) == encode(old):
-            return old, None  # nothing changed: no write, no new resourceVersion
+            return old  # nothing changed: no write, no new resourceVersion
         if dry_run:
-            return new, None
+            return new
         guards, writes, added = self._claim_writes(rd, new, old)
         result = await self.store.txn(
             [Unchanged(kv.key, kv.mod_revision), *guards], [Put(kv.key, encode(new)), *writes]
         )
         if result.succeeded:
             new["metadata"]["resourceVersion"] = str(result.revision)
-            return new, None
+            return new
         current = result.current.get(kv.key)
         if current is not None and current.mod_revision == kv.mod_revision:
             self._claim_conflict(rd, new, result, added, allocation.automatic)
-        return None, result
+        return None
 
-    async def update(
+    async def guaranteed_update(
         self,
         rd: ResourceDef,
         namespace: str,
         name: str,
-        body: Any,
-        subresource: str = Subresource.MAIN,
+        try_update: TryUpdate,
+        *,
+        prepare: Prepare,
+        validate: bool = True,
         dry_run: bool = False,
+        create_missing: Callable[[], Awaitable[JSONObject]] | None = None,
+        resource: errors.GroupResource | None = None,
     ) -> tuple[JSONObject, bool]:
-        """PUT. Returns (object, created)."""
+        """Every write to an existing object: read it, let the verb compute the new object, store it
+        guarded on what was read, and on a race start again. The verb's object may pin a
+        resourceVersion: then it must be the stored one, and a race is a 409 Conflict. Returns
+        (object, created); `create_missing` creates an object that is not there (PUT on a kind that
+        allows it, server-side apply)."""
+        gr = resource or rd.group_resource
+        try:
+            for _attempt in range(MAX_RETRIES):
+                kv, _ = await self.store.get(rd.key(namespace, name))
+                if kv is None:
+                    if create_missing is not None:
+                        return await create_missing(), True
+                    raise errors.not_found(gr, name)
+                old = decode(kv)
+                wanted = try_update(copy.deepcopy(old))
+                pinned = str((wanted.get("metadata") or {}).get("resourceVersion") or "")
+                if pinned and pinned != str(kv.mod_revision):
+                    raise errors.modified_conflict(gr, name)
+                new = self._prepare_update(rd, wanted, old, prepare, validate)
+                stored = await self._write_update(rd, kv, old, new, dry_run)
+                if stored is not None:
+                    return stored, False
+        except StoreError as err:
+            raise store_errors(err) from err
+        raise errors.modified_conflict(gr, name)
+
+    def identified(self, rd: ResourceDef, body: Any, namespace: str, name: str) -> JSONObject:
+        """A PUT body checked against the URL: the object to store under that name."""
         obj = self._object_identity(rd, body, namespace)
         body_name = obj["metadata"].get("name")
         if body_name and body_name != name:
@@ -480,30 +456,26 @@ class Registry:
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
         obj["metadata"]["name"] = name
-        wanted_rv = str(obj["metadata"].get("resourceVersion") or "")
-        try:
-            for _attempt in range(MAX_RETRIES):
-                kv, _ = await self.store.get(rd.key(namespace, name))
-                if kv is None:
-                    if rd.strategy.allow_create_on_update and subresource == Subresource.MAIN:
-                        if wanted_rv:
-                            raise errors.not_found(rd.group_resource, name)
-                        self._prepare_new(rd, obj)
-                        created = await self._create(rd, obj, dry_run)
-                        return created, True
+        return obj
+
+    async def update(
+        self, rd: ResourceDef, namespace: str, name: str, body: Any, dry_run: bool = False
+    ) -> tuple[JSONObject, bool]:
+        """PUT of the main resource. Returns (object, created)."""
+        obj = self.identified(rd, body, namespace, name)
+        create_missing = None
+        if rd.strategy.allow_create_on_update:
+
+            async def create_missing() -> JSONObject:
+                if obj["metadata"].get("resourceVersion"):
                     raise errors.not_found(rd.group_resource, name)
-                if wanted_rv and wanted_rv != str(kv.mod_revision):
-                    raise errors.modified_conflict(rd.group_resource, name)
-                old = decode(kv)
-                new = self._prepare_update(rd, copy.deepcopy(obj), old, subresource)
-                stored, _failed = await self._write_update(rd, kv, old, new, dry_run)
-                if stored is not None:
-                    return stored, False
-                if wanted_rv:
-                    raise errors.modified_conflict(rd.group_resource, name)
-        except StoreError as err:
-            raise store_errors(err) from err
-        raise errors.modified_conflict(rd.group_resource, name)
+                self._prepare_new(rd, obj)
+                return await self._create(rd, obj, dry_run)
+
+        return await self.guaranteed_update(
+            rd, namespace, name, lambda _current: copy.deepcopy(obj),
+            prepare=rd.strategy.prepare_for_update, dry_run=dry_run, create_missing=create_missing,
+        )  # fmt: skip
 
     async def patch(
         self,
@@ -511,54 +483,49 @@ class Registry:
         namespace: str,
         name: str,
         apply: Callable[[JSONObject], JSONObject],
-        subresource: str = Subresource.MAIN,
+        *,
+        prepare: Prepare | None = None,
         dry_run: bool = False,
         create_from: Callable[[], JSONObject] | None = None,
     ) -> tuple[JSONObject, bool]:
-        """PATCH: `apply` maps the current object to the patched one. Retries on races unless
-        the patch itself pins a resourceVersion. `create_from` (server-side apply) creates a
-        missing object."""
-        try:
-            for _attempt in range(MAX_RETRIES):
-                kv, _ = await self.store.get(rd.key(namespace, name))
-                if kv is None:
-                    if create_from is not None and subresource == Subresource.MAIN:
-                        body = create_from()
-                        body.setdefault("metadata", {})
-                        if isinstance(body["metadata"], dict):
-                            body["metadata"].setdefault("name", name)
-                        created = await self.create(rd, namespace, body, dry_run)
-                        return created, True
-                    raise errors.not_found(rd.group_resource, name)
-                old = decode(kv)
-                patched = apply(copy.deepcopy(old))
-                patched = self._object_identity(rd, patched, namespace or None)
-                # The patch pins a version only if it sets one other than the stored object's.
-                pinned = str((patched.get("metadata") or {}).get("resourceVersion") or "")
-                if pinned == str((old.get("metadata") or {}).get("resourceVersion") or ""):
-                    pinned = ""
-                if pinned and pinned != str(kv.mod_revision):
-                    raise errors.modified_conflict(rd.group_resource, name)
-                if patched["metadata"].get("name") != name:
-                    raise errors.bad_request(
-                        f"the name of the object ({patched['metadata'].get('name')}) does not match "
-                        f"the name on the URL ({name})"
-                    )
-                new = self._prepare_update(rd, patched, old, subresource)
-                stored, _failed = await self._write_update(rd, kv, old, new, dry_run)
-                if stored is not None:
-                    return stored, False
-                if pinned:
-                    raise errors.modified_conflict(rd.group_resource, name)
-        except StoreError as err:
-            raise store_errors(err) from err
-        raise errors.modified_conflict(rd.group_resource, name)
+        """PATCH: `apply` maps the current object to the patched one. A patch that sets a
+        resourceVersion other than the stored object's pins it. `create_from` (server-side
+        apply) creates a missing object."""
+
+        def patched(current: JSONObject) -> JSONObject:
+            stored_rv = (current.get("metadata") or {}).get("resourceVersion")
+            out = self._object_identity(rd, apply(current), namespace or None)
+            if out["metadata"].get("name") != name:
+                raise errors.bad_request(
+                    f"the name of the object ({out['metadata'].get('name')}) does not match "
+                    f"the name on the URL ({name})"
+                )
+            out["metadata"].setdefault("resourceVersion", stored_rv)
+            return out
+
+        create_missing = None
+        if create_from is not None:
+
+            async def create_missing() -> JSONObject:
+                body = create_from()
+                body.setdefault("metadata", {})
+                if isinstance(body["metadata"], dict):
+                    body["metadata"].setdefault("name", name)
+                return await self.create(rd, namespace, body, dry_run)
+
+        return await self.guaranteed_update(
+            rd, namespace, name, patched, prepare=prepare or rd.strategy.prepare_for_update,
+            dry_run=dry_run, create_missing=create_missing,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ delete
 
     async def delete(
         self, rd: ResourceDef, namespace: str, name: str, options: DeleteOptions
     ) -> DeleteResult:
+        errs = options.validate()
+        if errs:
+            raise invalid_error("meta.k8s.io", "DeleteOptions", "", errs)
         try:
             for _attempt in range(MAX_RETRIES):
                 kv, obj = await self._read(rd, namespace, name)
@@ -580,7 +547,10 @@ class Registry:
                 if rd.kind == "Namespace" and name in PROTECTED_NAMESPACES:
                     raise errors.forbidden_error(rd.group_resource, name, "this namespace may not be deleted")
                 grace = rd.strategy.grace_period(obj, options.grace_period_seconds)
-                held = bool(meta.get("finalizers")) or rd.strategy.blocks_deletion(obj)
+                current = list(meta.get("finalizers") or [])
+                policy = deletion.cascade(options, current, rd.strategy.default_gc_policy)
+                finalizers = deletion.with_cascade_finalizer(current, policy)
+                held = bool(finalizers) or rd.strategy.blocks_deletion(obj)
                 if grace == 0 and not held:
                     if options.dry_run:
                         return DeleteResult(obj, True)
@@ -591,37 +561,19 @@ class Registry:
                     if result.succeeded:
                         return DeleteResult(obj, True)
                     continue
-                pending = self._begin_deletion(rd, obj, grace)
+                pending = deletion.begin_deletion(
+                    obj, grace, finalizers, self.clock(), rd.strategy.tracks_generation
+                )
                 if pending is None or options.dry_run:
                     return DeleteResult(pending or obj, False)
-                result = await self.store.txn(
-                    [Unchanged(kv.key, kv.mod_revision)], [Put(kv.key, encode(pending))]
-                )
-                if result.succeeded:
-                    pending["metadata"]["resourceVersion"] = str(result.revision)
-                    return DeleteResult(pending, False)
+                if not meta.get("deletionTimestamp"):
+                    rd.strategy.mark_deleting(pending)
+                stored = await self._write_update(rd, kv, obj, pending, dry_run=False)
+                if stored is not None:
+                    return DeleteResult(stored, self._should_delete(rd, stored))
         except StoreError as err:
             raise store_errors(err) from err
         raise errors.modified_conflict(rd.group_resource, name)
-
-    def _begin_deletion(self, rd: ResourceDef, obj: JSONObject, grace: int) -> JSONObject | None:
-        """Mark an object as being deleted (graceful or held by finalizers); None if nothing changes."""
-        new = copy.deepcopy(obj)
-        meta = new["metadata"]
-        now = self.clock()
-        if meta.get("deletionTimestamp"):
-            current = meta.get("deletionGracePeriodSeconds")
-            if current is not None and grace < int(current):
-                meta["deletionTimestamp"] = rfc3339(now + dt.timedelta(seconds=grace))
-                meta["deletionGracePeriodSeconds"] = grace
-                return new
-            return None
-        meta["deletionTimestamp"] = rfc3339(now + dt.timedelta(seconds=grace))
-        meta["deletionGracePeriodSeconds"] = grace
-        if rd.strategy.tracks_generation:
-            meta["generation"] = int(meta.get("generation") or 1) + 1
-        rd.strategy.mark_deleting(new)
-        return new
 
     async def delete_collection(
         self, rd: ResourceDef, namespace: str | None, list_options: ListOptions, options: DeleteOptions
@@ -641,59 +593,6 @@ class Registry:
             deleted.append(result.obj)
         return ListResult(deleted, listed.resource_version)
 
-    # ------------------------------------------------------------------ pods/binding
-
-    async def bind(
-        self, rd: ResourceDef, namespace: str, name: str, binding: Any, dry_run: bool = False
-    ) -> None:
-        """Set spec.nodeName once, with a guarded Txn (pods/binding)."""
-        if not isinstance(binding, dict):
-            raise errors.bad_request("the body of the request must be a Binding")
-        target = binding.get("target") or {}
-        node = target.get("name") if isinstance(target, dict) else None
-        binding_name = (binding.get("metadata") or {}).get("name") or name
-        if not node:
-            raise invalid_error("", "Binding", binding_name, [errors.required("target.name")])
-        binding_gr = errors.GroupResource("", "pods/binding")
-        try:
-            for _attempt in range(MAX_RETRIES):
-                kv, pod = await self._read(rd, namespace, name)
-                meta = pod["metadata"]
-                if meta.get("deletionTimestamp"):
-                    raise errors.conflict(
-                        binding_gr, name, f"pod {name} is being deleted, cannot be assigned to a host"
-                    )
-                spec = pod.setdefault("spec", {})
-                if spec.get("nodeName"):
-                    raise errors.conflict(
-                        binding_gr, name, f'pod {name} is already assigned to node "{spec["nodeName"]}"'
-                    )
-                spec["nodeName"] = node
-                annotations = (binding.get("metadata") or {}).get("annotations")
-                if isinstance(annotations, dict) and annotations:
-                    meta.setdefault("annotations", {}).update(annotations)
-                status = pod.setdefault("status", {})
-                conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
-                conditions.append(
-                    {
-                        "type": "PodScheduled",
-                        "status": "True",
-                        "lastProbeTime": None,
-                        "lastTransitionTime": rfc3339(self.clock()),
-                    }
-                )
-                status["conditions"] = conditions
-                if dry_run:
-                    return
-                result = await self.store.txn(
-                    [Unchanged(kv.key, kv.mod_revision)], [Put(kv.key, encode(pod))]
-                )
-                if result.succeeded:
-                    return
-        except StoreError as err:
-            raise store_errors(err) from err
-        raise errors.modified_conflict(binding_gr, name)
-
     # ------------------------------------------------------------------ namespaces
 
     async def ensure_namespace(self, name: str) -> bool:
@@ -706,16 +605,3 @@ class Registry:
             if err.code != 409:
                 raise
         return True
-
-
-def _parse_rv(value: str) -> int:
-    try:
-        revision = int(value)
-    except ValueError:
-        raise errors.bad_request(f'invalid resource version "{value}"') from None
-    if revision < 0:
-        raise errors.bad_request(f'invalid resource version "{value}"')
-    return revision
-
-
-parse_resource_version = _parse_rv

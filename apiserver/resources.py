@@ -1,16 +1,20 @@
-"""The table of served resources: one `ResourceDef` per kind, built from the flags.
+"""The table of served resources: each kind's identity (`kubelite.resources`), its strategy
+(`apiserver/kinds/`) and the handlers of its subresources (`apiserver/subresources`).
 
-Adding a kind is one entry here plus a strategy module in `apiserver/kinds/`. Discovery,
-OpenAPI, routing and storage keys all come from this table. Pure.
+Discovery, OpenAPI, routing and storage keys all come from this table; nothing else names a
+kind. Adding a kind is an entry in `kubelite.resources`, its fields in `kubelite.schema`, a
+strategy module, and one line in STRATEGIES below. Pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from apiserver import subresources
 from apiserver.allocation import NodePortRange, ServiceIPRange
 from apiserver.errors import GroupResource
+from apiserver.kinds.apps import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.kinds.configmaps import ConfigMapStrategy
 from apiserver.kinds.endpoints import EndpointsStrategy
 from apiserver.kinds.events import EventStrategy
@@ -18,46 +22,70 @@ from apiserver.kinds.leases import LeaseStrategy
 from apiserver.kinds.namespaces import NamespaceStrategy
 from apiserver.kinds.nodes import NodeStrategy
 from apiserver.kinds.pods import PodStrategy
+from apiserver.kinds.replicationcontrollers import ReplicationControllerStrategy
 from apiserver.kinds.secrets import SecretStrategy
 from apiserver.kinds.services import ServiceStrategy
 from apiserver.strategy import Strategy
-
-ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
-
-
-@dataclass(frozen=True)
-class Subresource:
-    name: str
-    kind: str
-    verbs: tuple[str, ...]
-    group: str | None = None
-    version: str | None = None
+from apiserver.subresources import SubresourceHandler
+from kubelite import resources
+from kubelite.resources import Resource, Subresource
 
 
 @dataclass(frozen=True)
 class ResourceDef:
-    group: str
-    version: str
-    plural: str
-    singular: str
-    kind: str
-    namespaced: bool
+    resource: Resource
     strategy: Strategy
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    subresources: tuple[Subresource, ...] = ()
-    verbs: tuple[str, ...] = ALL_VERBS
+    handlers: dict[str, SubresourceHandler] = field(default_factory=dict)
+    # POST on the collection, when it is not a create (the old `bindings` collection)
+    create_handler: SubresourceHandler | None = None
+
+    @property
+    def group(self) -> str:
+        return self.resource.group
+
+    @property
+    def version(self) -> str:
+        return self.resource.version
+
+    @property
+    def plural(self) -> str:
+        return self.resource.plural
+
+    @property
+    def singular(self) -> str:
+        return self.resource.singular
+
+    @property
+    def kind(self) -> str:
+        return self.resource.kind
+
+    @property
+    def namespaced(self) -> bool:
+        return self.resource.namespaced
+
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return self.resource.verbs
+
+    @property
+    def short_names(self) -> tuple[str, ...]:
+        return self.resource.short_names
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.resource.categories
+
+    @property
+    def subresources(self) -> tuple[Subresource, ...]:
+        return self.resource.subresources
 
     @property
     def group_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+        return self.resource.api_version
 
     @property
     def group_resource(self) -> GroupResource:
         return GroupResource(self.group, self.plural)
-
-    def subresource(self, name: str) -> Subresource | None:
-        return next((s for s in self.subresources if s.name == name), None)
 
     def key(self, namespace: str, name: str) -> str:
         """The etcd key of one object."""
@@ -82,6 +110,11 @@ class ResourceTable:
                 return rd
         return None
 
+    def of(self, resource: Resource) -> ResourceDef:
+        rd = self.lookup(resource.group, resource.version, resource.plural)
+        assert rd is not None, f"{resource.plural} is not served"
+        return rd
+
     def by_kind(self, kind: str) -> ResourceDef | None:
         return next((rd for rd in self.resources if rd.kind == kind), None)
 
@@ -98,87 +131,24 @@ class ResourceTable:
 
 def build_resource_table(ip_range: ServiceIPRange, node_ports: NodePortRange) -> ResourceTable:
     """Every kind this apiserver serves, in discovery order."""
-    status = ("get", "patch", "update")
-    return ResourceTable(
-        [
-            ResourceDef(
-                "",
-                "v1",
-                "namespaces",
-                "namespace",
-                "Namespace",
-                False,
-                NamespaceStrategy(False),
-                short_names=("ns",),
-                verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
-                subresources=(
-                    Subresource("status", "Namespace", status),
-                    Subresource("finalize", "Namespace", ("update",)),
-                ),
-            ),
-            ResourceDef(
-                "",
-                "v1",
-                "pods",
-                "pod",
-                "Pod",
-                True,
-                PodStrategy(True),
-                short_names=("po",),
-                categories=("all",),
-                subresources=(
-                    Subresource("status", "Pod", status),
-                    Subresource("binding", "Binding", ("create",)),
-                    Subresource("log", "Pod", ("get",)),
-                ),
-            ),
-            ResourceDef("", "v1", "bindings", "binding", "Binding", True, Strategy(True), verbs=("create",)),
-            ResourceDef(
-                "",
-                "v1",
-                "nodes",
-                "node",
-                "Node",
-                False,
-                NodeStrategy(False),
-                short_names=("no",),
-                subresources=(Subresource("status", "Node", status),),
-            ),
-            ResourceDef(
-                "",
-                "v1",
-                "services",
-                "service",
-                "Service",
-                True,
-                ServiceStrategy(True, ip_range, node_ports),
-                short_names=("svc",),
-                categories=("all",),
-                verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
-                subresources=(Subresource("status", "Service", status),),
-            ),
-            ResourceDef(
-                "",
-                "v1",
-                "endpoints",
-                "endpoints",
-                "Endpoints",
-                True,
-                EndpointsStrategy(True),
-                short_names=("ep",),
-            ),
-            ResourceDef("", "v1", "events", "event", "Event", True, EventStrategy(True), short_names=("ev",)),
-            ResourceDef(
-                "",
-                "v1",
-                "configmaps",
-                "configmap",
-                "ConfigMap",
-                True,
-                ConfigMapStrategy(True),
-                short_names=("cm",),
-            ),
-            ResourceDef("", "v1", "secrets", "secret", "Secret", True, SecretStrategy(True)),
-            ResourceDef("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, LeaseStrategy(True)),
-        ]
-    )
+    strategies: dict[Resource, Callable[[bool], Strategy]] = {
+        resources.NAMESPACES: NamespaceStrategy,
+        resources.PODS: PodStrategy,
+        resources.BINDINGS: Strategy,
+        resources.NODES: NodeStrategy,
+        resources.SERVICES: lambda namespaced: ServiceStrategy(namespaced, ip_range, node_ports),
+        resources.ENDPOINTS: EndpointsStrategy,
+        resources.EVENTS: EventStrategy,
+        resources.CONFIGMAPS: ConfigMapStrategy,
+        resources.SECRETS: SecretStrategy,
+        resources.REPLICATIONCONTROLLERS: ReplicationControllerStrategy,
+        resources.LEASES: LeaseStrategy,
+        resources.DEPLOYMENTS: DeploymentStrategy,
+        resources.REPLICASETS: ReplicaSetStrategy,
+    }
+    create_handlers = {resources.BINDINGS: subresources.handler_for("binding")}
+    table = []
+    for res in resources.ALL:
+        handlers = {sub.name: subresources.handler_for(sub.name) for sub in res.subresources}
+        table.append(ResourceDef(res, strategies[res](res.namespaced), handlers, create_handlers.get(res)))
+    return ResourceTable(table)

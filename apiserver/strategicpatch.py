@@ -3,17 +3,19 @@
 Like a JSON merge patch, except that the lists Kubernetes tags with a patch merge key are
 merged element by element (containers by `name`, volumeMounts by `mountPath`, ...) and the
 directives `$patch`, `$retainKeys`, `$setElementOrder/<f>` and `$deleteFromPrimitiveList/<f>`
-are honoured. The merge keys are the `patchMergeKey` tags of k8s.io/api, kept here as a small
-schema table keyed by type name. Pure: inputs are never mutated.
+are honoured. The merge keys are the `patchMergeKey` tags of k8s.io/api, read from the type
+schema in `kubelite.schema`. Pure: inputs are never mutated.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from apiserver.errors import PatchError
+from kubelite import schema
 
 JSON = Any
 
@@ -34,53 +36,24 @@ class Nested:
 
 
 FieldSchema = ListStrategy | Nested
-# type name -> field -> schema; fields not listed merge as maps or replace as atomic lists.
-SCHEMA: dict[str, dict[str, FieldSchema]] = {
-    "ObjectMeta": {
-        "finalizers": ListStrategy(None),
-        "ownerReferences": ListStrategy("uid"),
-    },
-    "Pod": {"metadata": Nested("ObjectMeta"), "spec": Nested("PodSpec"), "status": Nested("PodStatus")},
-    "PodTemplateSpec": {"metadata": Nested("ObjectMeta"), "spec": Nested("PodSpec")},
-    "PodSpec": {
-        "containers": ListStrategy("name", "Container"),
-        "initContainers": ListStrategy("name", "Container"),
-        "ephemeralContainers": ListStrategy("name", "Container"),
-        "volumes": ListStrategy("name"),
-        "imagePullSecrets": ListStrategy("name"),
-        "hostAliases": ListStrategy("ip"),
-        "topologySpreadConstraints": ListStrategy("topologyKey"),
-        "schedulingGates": ListStrategy("name"),
-        "resourceClaims": ListStrategy("name"),
-    },
-    "Container": {
-        "ports": ListStrategy("containerPort"),
-        "env": ListStrategy("name"),
-        "volumeMounts": ListStrategy("mountPath"),
-        "volumeDevices": ListStrategy("devicePath"),
-    },
-    "PodStatus": {
-        "conditions": ListStrategy("type"),
-        "podIPs": ListStrategy("ip"),
-        "hostIPs": ListStrategy("ip"),
-    },
-    "Service": {
-        "metadata": Nested("ObjectMeta"),
-        "spec": Nested("ServiceSpec"),
-        "status": Nested("ServiceStatus"),
-    },
-    "ServiceSpec": {"ports": ListStrategy("port")},
-    "ServiceStatus": {"conditions": ListStrategy("type")},
-    "Node": {"metadata": Nested("ObjectMeta"), "spec": Nested("NodeSpec"), "status": Nested("NodeStatus")},
-    "NodeSpec": {"podCIDRs": ListStrategy(None)},
-    "NodeStatus": {
-        "conditions": ListStrategy("type"),
-        "addresses": ListStrategy("type"),
-    },
-    "Namespace": {"metadata": Nested("ObjectMeta"), "status": Nested("NamespaceStatus")},
-    "NamespaceStatus": {"conditions": ListStrategy("type")},
-    "Generic": {"metadata": Nested("ObjectMeta")},
-}
+
+
+@functools.cache
+def _schema_for(type_name: str | None) -> dict[str, FieldSchema]:
+    """How the fields of one type merge, derived from `kubelite.schema`; fields not listed merge
+    as maps or replace as atomic lists."""
+    if type_name is None:
+        return {}
+    out: dict[str, FieldSchema] = {}
+    for f in schema.fields_of(type_name):
+        element = None if f.type in schema.SCALARS else f.type
+        if f.inline and element:
+            out.update(_schema_for(element))
+        elif f.repeated and (f.merge_key or f.merge):
+            out[f.name] = ListStrategy(f.merge_key, element)
+        elif element and not f.repeated and not f.map:
+            out[f.name] = Nested(element)
+    return out
 
 
 def strategic_merge(original: JSON, patch: JSON, type_name: str = "Generic") -> JSON:
@@ -99,12 +72,6 @@ class _Delete:
 
 
 _DELETE = _Delete()
-
-
-def _schema_for(type_name: str | None) -> dict[str, FieldSchema]:
-    if type_name is None:
-        return {}
-    return SCHEMA.get(type_name, {})
 
 
 def _strip(value: JSON) -> JSON:

@@ -57,6 +57,8 @@ class Strategy:
     tracks_generation: ClassVar[bool] = True
     allow_create_on_update: ClassVar[bool] = False
     return_deleted_object: ClassVar[bool] = False
+    # what a DELETE without a propagationPolicy does to dependents (DefaultGarbageCollectionPolicy)
+    default_gc_policy: ClassVar[str] = "Background"
     columns: ClassVar[list[Column]] = [NAME_COLUMN, AGE_COLUMN]
 
     def __init__(self, namespaced: bool) -> None:
@@ -128,6 +130,10 @@ class Strategy:
     async def allocate(self, obj: JSONObject, old: JSONObject | None, taken: TakenLookup) -> Allocation:
         """Pick server-assigned values (cluster IP, node ports) and check user-chosen ones."""
         return Allocation()
+
+    def scale_selector(self, obj: JSONObject) -> str:
+        """The label selector of a scalable kind as text, for its Scale's status.selector."""
+        return ""
 
     # --------------------------------------------------------------- printing
 

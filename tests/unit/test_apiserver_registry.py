@@ -13,7 +13,7 @@ import pytest
 
 from apiserver.allocation import NodePortRange, ServiceIPRange
 from apiserver.errors import APIError
-from apiserver.registry import DeleteOptions, ListOptions, Registry, Subresource
+from apiserver.registry import DeleteOptions, ListOptions, Registry
 from apiserver.resources import build_resource_table
 from apiserver.storage import (
     Absent,
@@ -28,6 +28,7 @@ from apiserver.storage import (
     TxnResult,
     Write,
 )
+from apiserver.subresources import BINDING_RESOURCE, assign, keep_nothing
 from apiserver.watch import WatchEventType, watch
 from kubelite.selectors import parse_field_selector, parse_label_selector
 
@@ -219,7 +220,15 @@ def test_status_subresource_and_main_resource(registry: Registry) -> None:
         "status": {"phase": "Running"},
         "metadata": {**created["metadata"], "labels": {"x": "y"}},
     }
-    stored, _ = run(registry.update(pods, "default", "p", with_status, Subresource.STATUS))
+    stored, _ = run(
+        registry.guaranteed_update(
+            pods,
+            "default",
+            "p",
+            lambda _current: with_status,
+            prepare=pods.strategy.prepare_for_status_update,
+        )
+    )
     assert stored["status"] == {"phase": "Running"}
     assert stored["metadata"]["labels"] == {"app": "web"}, "status writes change only status"
     main = {**stored, "status": {"phase": "Failed"}}
@@ -251,9 +260,16 @@ def test_patch_retries_and_pinned_resource_version(registry: Registry) -> None:
 def test_graceful_pod_deletion(registry: Registry) -> None:
     pods = rd(registry, "pods")
     run(registry.create(pods, "default", pod_body()))
-    run(registry.bind(pods, "default", "p", {"target": {"kind": "Node", "name": "n1"}}))
+
+    def bind(node: str):
+        return registry.guaranteed_update(
+            pods, "default", "p", lambda pod: assign(pod, node, {}, "2025-01-01T00:00:00Z"),
+            prepare=keep_nothing, validate=False, resource=BINDING_RESOURCE,
+        )  # fmt: skip
+
+    run(bind("n1"))
     with pytest.raises(APIError) as again:
-        run(registry.bind(pods, "default", "p", {"target": {"kind": "Node", "name": "n2"}}))
+        run(bind("n2"))
     assert (
         again.value.message
         == 'Operation cannot be fulfilled on pods/binding "p": pod p is already assigned to node "n1"'
@@ -304,7 +320,11 @@ def test_namespace_lifecycle(registry: Registry) -> None:
     )
     body = run(registry.get(namespaces, "", "t1"))
     body["spec"]["finalizers"] = []
-    run(registry.update(namespaces, "", "t1", body, Subresource.FINALIZE))
+    run(
+        registry.guaranteed_update(
+            namespaces, "", "t1", lambda _current: body, prepare=namespaces.strategy.prepare_for_finalize
+        )
+    )
     with pytest.raises(APIError):
         run(registry.get(namespaces, "", "t1"))
     with pytest.raises(APIError) as protected:

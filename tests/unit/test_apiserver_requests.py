@@ -85,7 +85,7 @@ def test_discovery_documents() -> None:
         == "127.0.0.1:6443"
     )
     groups = discovery.api_groups(TABLE)["groups"]
-    assert [g["name"] for g in groups] == ["coordination.k8s.io"]
+    assert [g["name"] for g in groups] == ["apps", "coordination.k8s.io"]
     core = discovery.resource_list(TABLE, "", "v1")
     by_name = {r["name"]: r for r in core["resources"]}
     assert by_name["pods"]["shortNames"] == ["po"] and by_name["pods"]["categories"] == ["all"]
@@ -99,12 +99,25 @@ def test_discovery_documents() -> None:
     }
     assert by_name["nodes"]["namespaced"] is False
     assert all("singularName" in r and "verbs" in r for r in core["resources"])
-    assert discovery.resource_list(TABLE, "apps", "v1") is None
+    apps = {r["name"]: r for r in discovery.resource_list(TABLE, "apps", "v1")["resources"]}
+    assert apps["deployments"]["shortNames"] == ["deploy"] and apps["deployments"]["categories"] == ["all"]
+    assert apps["deployments/scale"] == {
+        "name": "deployments/scale",
+        "singularName": "",
+        "namespaced": True,
+        "kind": "Scale",
+        "verbs": ["get", "patch", "update"],
+        "group": "autoscaling",
+        "version": "v1",
+    }
+    assert apps["replicasets"]["shortNames"] == ["rs"]
+    assert by_name["replicationcontrollers"]["shortNames"] == ["rc"]
+    assert discovery.resource_list(TABLE, "batch", "v1") is None
 
 
 def test_openapi_documents() -> None:
     index = discovery.openapi_index(TABLE)["paths"]
-    assert set(index) == {"api/v1", "apis/coordination.k8s.io/v1"}
+    assert set(index) == {"api/v1", "apis/coordination.k8s.io/v1", "apis/apps/v1"}
     assert index["api/v1"]["serverRelativeURL"].startswith("/openapi/v3/api/v1?hash=")
     document = discovery.openapi_document(TABLE, "", "v1")
     patch = document["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]
