@@ -96,10 +96,6 @@ class ControlPlane:
         self.processes.append(proc)
         return proc
 
-    def stop(self) -> dict[str, int]:
-        """Stop every process; their exit codes by name (raises if one had died before)."""
-        return {p.name: p.stop() for p in reversed(self.processes)}
-
     def close(self) -> None:
         """Stop every process and fail, naming each, unless all were running and exited 0."""
         stop_all(self.processes)
