@@ -24,6 +24,7 @@ test:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m kubelite.protogen --check
+	.venv/bin/python -m kubelite.knownfields --check
 	.venv/bin/kubelite images
 	.venv/bin/pytest -ra --durations=15 $(PYTEST_ARGS)
 

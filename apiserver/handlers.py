@@ -36,6 +36,7 @@ from apiserver.request_info import RequestInfo, normalize_path, parse_resource_p
 from apiserver.resources import ResourceDef, ResourceTable
 from apiserver.strategicpatch import strategic_merge
 from apiserver.watch import WatchEvent, WatchEventType, watch
+from kubelite import knownfields
 from kubelite.selectors import SelectorError, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
@@ -463,29 +464,30 @@ class APIHandlers:
         raw = await request.read()
         return decode_body(raw, request.headers.get("Content-Type"))
 
-    def _field_validation(self, request: web.Request, rd: ResourceDef, body: Any) -> dict[str, str]:
-        """Unknown top-level fields: Strict -> 400, Warn (default) -> Warning header, Ignore. Dropped."""
+    def _field_validation(
+        self, request: web.Request, rd: ResourceDef, body: Any, kind: str | None = None
+    ) -> dict[str, str]:
+        """Fields the kind does not declare, anywhere in the body (patch directives aside): dropped,
+        as Kubernetes' decoder drops them; Strict -> 400 naming them, Warn (the default) ->
+        a Warning header kubectl prints, Ignore -> nothing."""
         mode = request.query.get("fieldValidation", "Warn")
         if mode not in ("Strict", "Warn", "Ignore"):
             raise errors.bad_request(
                 f'fieldValidation parameter unsupported: "{mode}"; '
                 'supported values: "Ignore", "Warn", "Strict"'
             )
-        if not isinstance(body, dict):
-            return {}
-        unknown = [k for k in body if k not in rd.strategy.top_level_fields]
-        for key in unknown:
-            del body[key]
+        kind = kind or rd.kind
+        unknown = [p for p in knownfields.unknown_fields(kind, body) if "$" not in p]
+        for path in unknown:
+            knownfields.drop(body, path)
         if not unknown:
             return {}
         if mode == "Strict":
-            if len(unknown) == 1:
-                raise errors.bad_request(f'strict decoding error: unknown field "{unknown[0]}"')
-            raise errors.bad_request(
-                "strict decoding error: " + ", ".join(f'unknown field "{k}"' for k in unknown)
-            )
+            detail = ", ".join(f'unknown field "{p}"' for p in unknown)
+            prefix = f'{kind} in version "{rd.version}" cannot be handled as a {kind}'
+            raise errors.bad_request(f"{prefix}: strict decoding error: {detail}")
         if mode == "Warn":
-            return {"Warning": ", ".join(f'299 - "unknown field \\"{k}\\""' for k in unknown)}
+            return {"Warning": ", ".join(f'299 - "unknown field \\"{p}\\""' for p in unknown)}
         return {}
 
     async def _create(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.Response:

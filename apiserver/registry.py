@@ -353,6 +353,9 @@ class Registry:
         strategy = rd.strategy
         new_meta = new.setdefault("metadata", {})
         old_meta = old.get("metadata") or {}
+        uid = new_meta.get("uid")
+        if uid and uid != old_meta.get("uid"):  # a uid in the body is a precondition
+            raise self._invalid(rd, new, [invalid("metadata.uid", uid, "field is immutable")])
         for key in (*SERVER_META, "name", "namespace"):
             if key in old_meta:
                 new_meta[key] = old_meta[key]

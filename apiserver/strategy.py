@@ -51,9 +51,6 @@ class Strategy:
 
     kind: ClassVar[str] = ""
     patch_schema: ClassVar[str] = "Generic"
-    top_level_fields: ClassVar[frozenset[str]] = frozenset(
-        {"apiVersion", "kind", "metadata", "spec", "status"}
-    )
     tracks_generation: ClassVar[bool] = True
     allow_create_on_update: ClassVar[bool] = False
     return_deleted_object: ClassVar[bool] = False

@@ -20,6 +20,8 @@ KUBELITE_IMAGE = "kubelite/kubelite:latest"
 PAUSE_IMAGE = "kubelite/pause:latest"
 BUSYBOX_IMAGE = "kubelite/busybox:latest"
 WHOAMI_IMAGE = "kubelite/whoami:latest"
+# Versions of whoami that answer with their version too: two releases to roll a Deployment between.
+WHOAMI_VERSIONS = ("1.0", "2.0")
 DEBIAN_IMAGE = "kubelite/debian:bookworm"
 
 HASH_LABEL = "io.kubelite.image.hash"
@@ -87,6 +89,21 @@ def whoami_key(busybox: str) -> str:
     return content_hash(
         ["whoami", _WHOAMI_FORMAT, busybox, whoami_dockerfile("BASE"), WHOAMI_SERVER, WHOAMI_CGI]
     )
+
+
+def whoami_version_image(version: str) -> str:
+    return f"{repository(WHOAMI_IMAGE)}:{version}"
+
+
+def whoami_version_key(whoami: str, version: str) -> str:
+    return content_hash(["whoami-version", whoami, version, whoami_version_dockerfile("BASE", version)])
+
+
+def whoami_version_dockerfile(base: str, version: str) -> str:
+    return f"""\
+FROM {base}
+ENV WHOAMI_VERSION={version}
+"""
 
 
 def pause_key(busybox: str, compiled: bool) -> str:
@@ -246,11 +263,12 @@ trap 'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 0' TERM INT
 wait "$server"
 """
 
-# httpd runs /cgi-bin/index.cgi for every directory URL that has no index.html.
+# httpd runs /cgi-bin/index.cgi for every directory URL that has no index.html. A versioned
+# whoami (kubelite/whoami:1.0) adds its version, so a rollout shows which release answered.
 WHOAMI_CGI = """\
 #!/bin/sh
 printf 'Content-Type: text/plain\\r\\nCache-Control: no-store\\r\\n\\r\\n'
-hostname
+echo "$(hostname)${WHOAMI_VERSION:+ $WHOAMI_VERSION}"
 """
 
 PAUSE_DOCKERFILE = """\

@@ -64,7 +64,13 @@ __all__ = [
     "cache_dir",
 ]
 
-IMAGES = {"kubelite": KUBELITE_IMAGE, "pause": PAUSE_IMAGE, "busybox": BUSYBOX_IMAGE, "whoami": WHOAMI_IMAGE}
+IMAGES = {
+    "kubelite": KUBELITE_IMAGE,
+    "pause": PAUSE_IMAGE,
+    "busybox": BUSYBOX_IMAGE,
+    "whoami": WHOAMI_IMAGE,
+    **{f"whoami-{v}": imagedefs.whoami_version_image(v) for v in imagedefs.WHOAMI_VERSIONS},
+}
 """Logical name -> reference of every image `build_images` guarantees."""
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +114,8 @@ def build_images(force: bool = False, log: Log = print) -> dict[str, str]:
             builder.pause()
             builder.busybox()
             builder.whoami()
+            for version in imagedefs.WHOAMI_VERSIONS:
+                builder.whoami_version(version)
     except docker.errors.DockerException as e:
         raise ImageBuildError(f"the Docker Engine refused an image operation: {e}") from e
     finally:
@@ -186,6 +194,17 @@ class _ImageBuilder:
         }
         self._build(WHOAMI_IMAGE, key, _context(files, {}))
         return self._finish(WHOAMI_IMAGE, key)
+
+    def whoami_version(self, version: str) -> str:
+        """kubelite/whoami:<version>: whoami that also answers with its version."""
+        reference = imagedefs.whoami_version_image(version)
+        whoami = self.whoami()
+        key = imagedefs.whoami_version_key(whoami, version)
+        if self._current(reference, key):
+            return key
+        dockerfile = imagedefs.whoami_version_dockerfile(_hash_ref(WHOAMI_IMAGE, whoami), version)
+        self._build(reference, key, _context({"Dockerfile": (dockerfile.encode(), 0o644)}, {}))
+        return self._finish(reference, key)
 
     def pause(self) -> str:
         compiled = _can_link_static()
@@ -320,11 +339,15 @@ class _ImageBuilder:
 
         An image that a container still uses stays (Docker refuses); it is pruned by a later build.
         """
-        repo, keep = imagedefs.repository(reference), imagedefs.hash_tag(key)
+        repo = imagedefs.repository(reference)
+        # the current images of the repository's other references (whoami and its versions) stay
+        keep = {imagedefs.hash_tag(key)} | {
+            imagedefs.hash_tag(k) for ref, k in self._done.items() if imagedefs.repository(ref) == repo
+        }
         for image in self.api.images(name=repo):
             for ref in image.get("RepoTags") or []:
                 name, _, tag = ref.rpartition(":")
-                if name == repo and tag != keep and _HASH_TAG.fullmatch(tag):
+                if name == repo and tag not in keep and _HASH_TAG.fullmatch(tag):
                     with contextlib.suppress(docker.errors.APIError):
                         self.api.remove_image(ref)
 

@@ -22,7 +22,6 @@ KEY_ERR = (
 class ConfigMapStrategy(Strategy):
     kind = "ConfigMap"
     tracks_generation = False
-    top_level_fields = frozenset({"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"})
     columns: ClassVar[list[Column]] = [
         NAME_COLUMN,
         Column("Data", type="integer", description="Number of data entries in this ConfigMap."),

@@ -40,7 +40,6 @@ class EndpointsStrategy(Strategy):
     kind = "Endpoints"
     tracks_generation = False
     allow_create_on_update = True
-    top_level_fields = frozenset({"apiVersion", "kind", "metadata", "subsets"})
     columns: ClassVar[list[Column]] = [
         NAME_COLUMN,
         Column("Endpoints", description="Endpoints of the service"),

@@ -11,34 +11,11 @@ from apiserver.meta import JSONObject
 from apiserver.strategy import Strategy
 from apiserver.tables import Column
 
-EVENT_FIELDS = frozenset(
-    {
-        "apiVersion",
-        "kind",
-        "metadata",
-        "involvedObject",
-        "reason",
-        "message",
-        "source",
-        "firstTimestamp",
-        "lastTimestamp",
-        "count",
-        "type",
-        "eventTime",
-        "series",
-        "action",
-        "related",
-        "reportingComponent",
-        "reportingInstance",
-    }
-)
-
 
 class EventStrategy(Strategy):
     kind = "Event"
     tracks_generation = False
     allow_create_on_update = True
-    top_level_fields = EVENT_FIELDS
     columns: ClassVar[list[Column]] = [
         Column("Last Seen", description="Time when last event from this object was observed."),
         Column(

@@ -15,7 +15,6 @@ from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 class LeaseStrategy(Strategy):
     kind = "Lease"
     tracks_generation = False
-    top_level_fields = frozenset({"apiVersion", "kind", "metadata", "spec"})
     columns: ClassVar[list[Column]] = [
         NAME_COLUMN,
         Column("Holder", description="The holder of the lease"),

@@ -20,9 +20,6 @@ from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 
 class SecretStrategy(ConfigMapStrategy):
     kind = "Secret"
-    top_level_fields = frozenset(
-        {"apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"}
-    )
     columns: ClassVar[list[Column]] = [
         NAME_COLUMN,
         Column("Type", description="The type of the secret."),

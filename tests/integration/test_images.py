@@ -14,6 +14,7 @@ import pytest
 
 from kubelite import images
 from kubelite.waiting import wait_for
+from tests.support import http_get, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -54,12 +55,27 @@ def test_build_images_returns_every_reference(built, docker_client):
         "pause": images.PAUSE_IMAGE,
         "busybox": images.BUSYBOX_IMAGE,
         "whoami": images.WHOAMI_IMAGE,
+        "whoami-1.0": "kubelite/whoami:1.0",
+        "whoami-2.0": "kubelite/whoami:2.0",
     }
     for reference in built.values():
         image = docker_client.images.get(reference)
         key = image.labels.get(images.HASH_LABEL, "")
         assert len(key) == 64, f"{reference} lacks its content key label: {image.labels}"
         assert f"{reference.rpartition(':')[0]}:{key[:16]}" in image.tags
+
+
+def test_a_whoami_release_answers_with_its_name_and_version(built, docker_client):
+    container = docker_client.containers.run(
+        "kubelite/whoami:2.0", detach=True, hostname="web-abc", ports={"8080/tcp": ("127.0.0.1", None)}
+    )
+    try:
+        container.reload()
+        port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
+        answer = wait_until(lambda: http_get(f"http://127.0.0.1:{port}/"), "whoami 2.0 to answer", timeout=20)
+        assert answer == "web-abc 2.0\n"
+    finally:
+        container.remove(force=True)
 
 
 def test_second_build_is_a_no_op(built, docker_client):

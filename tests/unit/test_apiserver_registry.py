@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,111 +14,10 @@ from apiserver.allocation import NodePortRange, ServiceIPRange
 from apiserver.errors import APIError
 from apiserver.registry import DeleteOptions, ListOptions, Registry
 from apiserver.resources import build_resource_table
-from apiserver.storage import (
-    Absent,
-    CompactedError,
-    Delete,
-    EventType,
-    Guard,
-    KeyValue,
-    Page,
-    Put,
-    StoreEvent,
-    TxnResult,
-    Write,
-)
 from apiserver.subresources import BINDING_RESOURCE, assign, keep_nothing
 from apiserver.watch import WatchEventType, watch
 from kubelite.selectors import parse_field_selector, parse_label_selector
-
-
-class FakeStore:
-    """An in-memory MVCC store with the EtcdStore interface: revisions, history, compaction."""
-
-    def __init__(self) -> None:
-        self.rev = 1
-        self.compacted = 0
-        self.history: list[tuple[int, str, KeyValue | None]] = []  # (revision, key, kv or None=deleted)
-        self._changed: tuple[asyncio.AbstractEventLoop, asyncio.Condition] | None = None
-
-    @property
-    def changed(self) -> asyncio.Condition:
-        """One condition per event loop: each test step runs in its own asyncio.run."""
-        loop = asyncio.get_running_loop()
-        if self._changed is None or self._changed[0] is not loop:
-            self._changed = (loop, asyncio.Condition())
-        return self._changed[1]
-
-    def _at(self, revision: int) -> dict[str, KeyValue]:
-        state: dict[str, KeyValue] = {}
-        for rev, key, kv in self.history:
-            if rev > revision:
-                break
-            if kv is None:
-                state.pop(key, None)
-            else:
-                state[key] = kv
-        return state
-
-    async def get(self, key: str, revision: int = 0) -> tuple[KeyValue | None, int]:
-        return self._at(revision or self.rev).get(key), self.rev
-
-    async def list(self, prefix: str, *, start: str | None = None, limit: int = 0, revision: int = 0,
-                   keys_only: bool = False) -> Page:  # fmt: skip
-        if revision and revision < self.compacted:
-            raise CompactedError(revision, self.compacted)
-        at = revision or self.rev
-        keys = sorted(k for k in self._at(at) if k.startswith(prefix) and k >= (start or prefix))
-        state = self._at(at)
-        chosen = keys[:limit] if limit else keys
-        return Page([state[k] for k in chosen], at, len(chosen) < len(keys), len(keys))
-
-    async def revision(self) -> int:
-        return self.rev
-
-    async def txn(self, guards: list[Guard], writes: list[Write]) -> TxnResult:
-        state = self._at(self.rev)
-        ok = all(
-            (g.key not in state)
-            if isinstance(g, Absent)
-            else (g.key in state and state[g.key].mod_revision == g.mod_revision)
-            for g in guards
-        )
-        if not ok:
-            return TxnResult(False, self.rev, {g.key: state.get(g.key) for g in guards})
-        self.rev += 1
-        for write in writes:
-            if isinstance(write, Put):
-                old = state.get(write.key)
-                create = old.create_revision if old else self.rev
-                self.history.append((self.rev, write.key, KeyValue(write.key, write.value, create, self.rev)))
-            elif isinstance(write, Delete) and write.key in state:
-                self.history.append((self.rev, write.key, None))
-        async with self.changed:
-            self.changed.notify_all()
-        return TxnResult(True, self.rev)
-
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[StoreEvent]]:
-        if start_revision < self.compacted:
-            raise CompactedError(start_revision, self.compacted)
-        next_rev = start_revision
-        while True:
-            batch = []
-            for rev, key, kv in self.history:
-                if rev < next_rev or not key.startswith(prefix):
-                    continue
-                prev = self._at(rev - 1).get(key)
-                if kv is None:
-                    batch.append(StoreEvent(EventType.DELETE, KeyValue(key, b"", 0, rev), prev))
-                else:
-                    batch.append(StoreEvent(EventType.PUT, kv, prev))
-            next_rev = self.rev + 1
-            if batch:
-                yield batch
-            async with self.changed:
-                if self.rev < next_rev:
-                    await self.changed.wait()
-
+from tests.fakestore import FakeStore
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
