@@ -26,6 +26,7 @@ from apiserver.handlers import APIHandlers, ServerContext, render_error
 from apiserver.registry import Registry
 from apiserver.resources import build_resource_table
 from apiserver.storage import EtcdStore, StoreError, TLSFiles
+from apiserver.watchcache import WatchCache
 
 log = logging.getLogger("apiserver")
 
@@ -139,8 +140,9 @@ def build_app(options: ServerOptions) -> web.Application:
             ServiceIPRange(options.service_cluster_ip_range),
             NodePortRange.parse(options.service_node_port_range),
         )
+        cache = WatchCache(store)
         ctx = ServerContext(
-            Registry(store, table), table, f"{options.advertise_address}:{options.secure_port}"
+            Registry(store, table), table, f"{options.advertise_address}:{options.secure_port}", cache
         )
         app[CONTEXT] = ctx
         handlers = APIHandlers(ctx)
@@ -153,6 +155,7 @@ def build_app(options: ServerOptions) -> web.Application:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await cache.close()
             await store.close()
             log.info("store client closed")
 

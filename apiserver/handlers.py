@@ -36,6 +36,7 @@ from apiserver.request_info import RequestInfo, normalize_path, parse_resource_p
 from apiserver.resources import ResourceDef, ResourceTable
 from apiserver.strategicpatch import strategic_merge
 from apiserver.watch import WatchEvent, WatchEventType, watch
+from apiserver.watchcache import WatchCache
 from kubelite import knownfields
 from kubelite.selectors import SelectorError, parse_field_selector, parse_label_selector
 
@@ -79,6 +80,7 @@ class ServerContext:
     registry: Registry
     table: ResourceTable
     server_address: str
+    watch_cache: WatchCache | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -368,6 +370,7 @@ class APIHandlers:
                     options,
                     send_initial_events=initial,
                     bookmarks=bookmarks,
+                    cache=self.ctx.watch_cache,
                 ):
                     await queue.put(event)
             finally:

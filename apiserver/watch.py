@@ -4,7 +4,8 @@ A watch from resourceVersion R is an etcd watch from R+1 on the resource's key p
 prev_kv. Selectors are applied to both the new and the previous object, as the apiserver's
 watch cache does: an object that starts matching is ADDED, one that stops matching is
 DELETED. A watch without a resourceVersion (or "0") first lists and sends synthetic ADDED
-events. Touches: the store, through the registry.
+events. Watches are served from the shared watch cache (`watchcache`) whenever it covers their
+starting revision. Touches: the store, through the registry.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from apiserver.meta import JSONObject
 from apiserver.registry import ListOptions, Registry, decode, parse_resource_version, store_errors
 from apiserver.resources import ResourceDef
 from apiserver.storage import CompactedError, EventType, StoreError, StoreEvent
+from apiserver.watchcache import Change, WatchCache
+
+FUTURE_REVISION_WAIT = 3.0  # seconds a watch from a revision the cache has not seen yet waits for it
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
@@ -41,21 +45,31 @@ def translate(event: StoreEvent, matches: Callable[[JSONObject], bool]) -> Watch
     """One store change as a watch event for a selector, or None if the watcher does not see it."""
     revision = event.kv.mod_revision
     prev = decode(event.prev) if event.prev is not None else None
-    prev_matches = prev is not None and matches(prev)
     if event.type == EventType.DELETE:
-        if prev is None or not prev_matches:
+        if prev is None:
             return None
-        prev["metadata"]["resourceVersion"] = str(revision)  # a deleted object carries the delete's revision
-        return WatchEvent(WatchEventType.DELETED, prev, revision)
-    current = decode(event.kv)
-    current_matches = matches(current)
-    if current_matches and prev_matches:
-        return WatchEvent(WatchEventType.MODIFIED, current, revision)
+        return translate_change(Change(True, _at(prev, revision), prev, revision), matches)
+    return translate_change(Change(False, decode(event.kv), prev, revision), matches)
+
+
+def _at(obj: JSONObject, revision: int) -> JSONObject:
+    return {**obj, "metadata": {**(obj.get("metadata") or {}), "resourceVersion": str(revision)}}
+
+
+def translate_change(change: Change, matches: Callable[[JSONObject], bool]) -> WatchEvent | None:
+    """A decoded change as this watcher sees it: an object that starts matching its selectors is
+    ADDED, one that stops matching is DELETED (carrying the change's resourceVersion). Shared
+    objects are never modified."""
+    revision = change.revision
+    prev_matches = change.prev is not None and matches(change.prev)
+    if change.deleted:
+        return WatchEvent(WatchEventType.DELETED, change.obj, revision) if prev_matches else None
+    current_matches = matches(change.obj)
     if current_matches:
-        return WatchEvent(WatchEventType.ADDED, current, revision)
-    if prev_matches and prev is not None:
-        prev["metadata"]["resourceVersion"] = str(revision)
-        return WatchEvent(WatchEventType.DELETED, prev, revision)
+        kind = WatchEventType.MODIFIED if prev_matches else WatchEventType.ADDED
+        return WatchEvent(kind, change.obj, revision)
+    if prev_matches and change.prev is not None:
+        return WatchEvent(WatchEventType.DELETED, _at(change.prev, revision), revision)
     return None
 
 
@@ -79,8 +93,10 @@ async def watch(
     *,
     send_initial_events: bool | None = None,
     bookmarks: bool = False,
+    cache: WatchCache | None = None,
 ) -> AsyncIterator[WatchEvent]:
-    """The events one watch request sees; ends with an ERROR event on a compacted revision."""
+    """The events one watch request sees; ends with an ERROR event on a compacted revision. Served
+    from the watch cache when it covers the starting revision, else by a store watch of its own."""
 
     def matches(obj: JSONObject) -> bool:
         return registry.matches(rd, obj, options)
@@ -101,6 +117,19 @@ async def watch(
                 yield bookmark(rd, start, initial_events_end=True)
         else:
             start = parse_resource_version(rv)
+        cacher = await cache.cacher(rd) if cache is not None else None
+        if cacher is not None and start > cacher.revision:
+            await cacher.wait_for(start, FUTURE_REVISION_WAIT)
+        if cacher is not None and cacher.covers(start) and start <= cacher.revision:
+            subscriber = cacher.subscribe(start, namespace)
+            try:
+                async for change in subscriber.changes():
+                    translated = translate_change(change, matches)
+                    if translated is not None:
+                        yield translated
+            finally:
+                cacher.unsubscribe(subscriber)
+            return
         async for batch in registry.store.watch(rd.prefix(namespace), start + 1):
             for event in batch:
                 translated = translate(event, matches)
