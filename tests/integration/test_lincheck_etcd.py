@@ -19,10 +19,11 @@ from tests.integration.etcd_helpers import run_etcdlite, run_real_etcd, start_et
 from tests.lincheck import Budget, KVOperation, KVOutput, Operation, OpKind, Outcome, check
 from tests.lincheck.faults import FaultClock, assert_each_fault_felt
 from tests.lincheck.history import Recorder, record
-from tests.support import free_port
+from tests.sizes import DEFAULTS
+from tests.support import free_port, record_suite_size
 
 CLIENTS = 6
-SECONDS = float(os.environ.get("LINCHECK_SECONDS", "3"))
+SECONDS = float(os.environ.get("LINCHECK_SECONDS", str(DEFAULTS["lincheck_seconds"])))
 OPS_PER_CLIENT = int(500 * SECONDS)
 KEYS = 3
 BUDGET = Budget(max_seconds=10 * max(1.0, SECONDS / 3))
@@ -59,6 +60,7 @@ def assert_worth_checking(history: list[KVOperation]) -> None:
 
 @pytest.fixture(scope="module")
 def etcdlite_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[KVOperation]]:
+    record_suite_size("lincheck_seconds", SECONDS)
     with run_etcdlite(tmp_path_factory.mktemp("lincheck-etcdlite")) as endpoint:
         yield record_history(endpoint, seed=1)
 
