@@ -127,15 +127,11 @@ class Registry:
             meta = obj["metadata"] = {}
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
-        for key in (
-            "creationTimestamp",
-            "deletionTimestamp",
-            "labels",
-            "annotations",
-            "finalizers",
-            "ownerReferences",
-        ):
+        for key in ("creationTimestamp", "deletionTimestamp"):
             if key in meta and meta[key] is None:
+                del meta[key]
+        for key in ("labels", "annotations", "finalizers", "ownerReferences"):  # omitempty in Go
+            if key in meta and not meta[key]:
                 del meta[key]
         if rd.namespaced:
             body_ns = meta.get("namespace")

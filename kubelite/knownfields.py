@@ -117,7 +117,8 @@ def render(data: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kubelite.knownfields", description=__doc__.split("\n")[0])
+    description = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m kubelite.knownfields", description=description)
     parser.add_argument("--check", action="store_true", help="fail if the committed table is stale")
     args = parser.parse_args(argv)
     fresh = render(generate())
