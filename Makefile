@@ -25,6 +25,7 @@ test:
 	.venv/bin/ruff format --check .
 	.venv/bin/python -m kubelite.protogen --check
 	.venv/bin/python -m kubelite.knownfields --check
+	.venv/bin/mypy
 	.venv/bin/kubelite images
 	.venv/bin/pytest -ra --durations=15 $(PYTEST_ARGS)
 
@@ -34,6 +35,7 @@ unit:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 protos:
 	.venv/bin/python -m kubelite.protogen

@@ -15,10 +15,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubelite import kubeconfig
-from kubelite.localcluster import Stopped, docker_client, ready_nodes, remove_cluster_containers
+from kubelite.localcluster import Log, Stopped, docker_client, ready_nodes, remove_cluster_containers
 from kubelite.waiting import wait_for
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "compose.yaml"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -53,15 +57,15 @@ class ComposeCluster:
         env = self._env()
         return f"http://{env.get('KUBELITE_API_ADDR', '127.0.0.1')}:{env.get('KUBELITE_API_PORT', '6443')}"
 
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         argv = [compose_binary(), "-f", str(self.compose_file), "-p", self.project, *args]
         return subprocess.run(argv, env=self._env(), check=check)
 
-    def containers(self) -> list:
+    def containers(self) -> list[Container]:
         """The project's containers (its components), running or not."""
         return docker_client().containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
 
-    def up(self, log=print, timeout: float = 180) -> None:
+    def up(self, log: Log = print, timeout: float = 180) -> None:
         self.compose("up", "-d", "--wait", "--wait-timeout", str(int(timeout)))
         log(f"containers up; waiting for {self.nodes} Ready node(s)")
         wait_for(self._nodes_ready, f"{self.nodes} Ready node(s) at {self.server}", timeout)
@@ -71,11 +75,12 @@ class ComposeCluster:
     def _nodes_ready(self) -> bool:
         return ready_nodes(self.server) >= self.nodes
 
-    def down(self, log=print) -> list[Stopped]:
+    def down(self, log: Log = print) -> list[Stopped]:
         """Stop the components (reporting how each ended), remove the pods, then compose's
         containers, volumes and network. Returns how each component ended."""
         before = {
-            c.id: (c.labels.get(SERVICE_LABEL, c.name), c.status == "running") for c in self.containers()
+            c.id: (c.labels.get(SERVICE_LABEL, c.name or ""), c.status == "running")
+            for c in self.containers()
         }
         # Stop the kubelets first so they do not start the pods again, then remove the pods,
         # then let compose remove its containers, volumes and the network.

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -243,7 +244,7 @@ class _ImageBuilder:
         for rel, (data, mode) in sources.items():
             files[f"src/{rel}"] = (data, mode)
         self._build(KUBELITE_IMAGE, key, _context(files, {}))
-        self._prune_stale_deps(deps, self.api.inspect_image(base)["Id"])
+        self._prune_stale_deps(deps, self._inspect(base)["Id"])
         return self._finish(KUBELITE_IMAGE, key)
 
     # --- keys of parents: pure, so checking a child never builds its parent -----------------
@@ -253,6 +254,12 @@ class _ImageBuilder:
 
     # --- Docker -------------------------------------------------------------------------------
 
+    def _inspect(self, image: str) -> dict[str, Any]:
+        """`docker image inspect`; docker.errors.ImageNotFound when there is no such image."""
+        # types-docker leaves APIClient.inspect_image unannotated
+        info: dict[str, Any] = self.api.inspect_image(image)  # type: ignore[no-untyped-call]
+        return info
+
     def _current(self, reference: str, key: str) -> bool:
         """Whether the image for `key` exists (then `latest` is pointed at it) and needs no build."""
         if reference in self._done:
@@ -260,7 +267,7 @@ class _ImageBuilder:
         if self.force:
             return False
         try:
-            info = self.api.inspect_image(_hash_ref(reference, key))
+            info = self._inspect(_hash_ref(reference, key))
         except docker.errors.ImageNotFound:
             return False
         if ((info.get("Config") or {}).get("Labels") or {}).get(HASH_LABEL) != key:
@@ -274,10 +281,10 @@ class _ImageBuilder:
         return key
 
     def _tag_latest(self, reference: str, key: str, image_id: str | None = None) -> None:
-        image_id = image_id or self.api.inspect_image(_hash_ref(reference, key))["Id"]
+        image_id = image_id or self._inspect(_hash_ref(reference, key))["Id"]
         repo, _, tag = reference.rpartition(":")
         try:
-            current = self.api.inspect_image(reference)["Id"]
+            current = self._inspect(reference)["Id"]
         except docker.errors.ImageNotFound:
             current = None
         if current != image_id:
@@ -288,7 +295,7 @@ class _ImageBuilder:
     def _remove_if_untagged(self, image_id: str) -> None:
         """An image that lost its last tag (a forced rebuild under the same key) is garbage."""
         with contextlib.suppress(docker.errors.APIError):
-            if not self.api.inspect_image(image_id).get("RepoTags"):
+            if not self._inspect(image_id).get("RepoTags"):
                 self.api.remove_image(image_id)
 
     def _prune_stale_deps(self, deps: str, debian_id: str) -> None:
@@ -305,7 +312,7 @@ class _ImageBuilder:
         chain: list[str] = []
         with contextlib.suppress(docker.errors.APIError):
             while image_id and len(chain) < 100:
-                image_id = self.api.inspect_image(image_id).get("Parent") or ""
+                image_id = self._inspect(image_id).get("Parent") or ""
                 chain.append(image_id)
         return chain
 

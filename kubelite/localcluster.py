@@ -20,15 +20,22 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubelite import kubeconfig
 from kubelite.objects import is_node_ready
 from kubelite.process import exit_status_in_log
 from kubelite.waiting import ConditionFailed, wait_for
 
+if TYPE_CHECKING:
+    import docker
+
 CLUSTER_LABEL = "kubelite.io/cluster"
+# Where `up` and `down` report progress (print by default).
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -186,7 +193,7 @@ class LocalCluster:
         state = {"spec": asdict(self.spec), "pids": self.pids, "log_offsets": self.log_offsets}
         self.state_file.write_text(json.dumps(state, indent=2))
 
-    def up(self, log=print, timeout: float = 90) -> None:
+    def up(self, log: Log = print, timeout: float = 90) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         ensure_network(self.spec.name)
         try:
@@ -235,14 +242,15 @@ class LocalCluster:
         if dead := self._dead():
             raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         with urllib.request.urlopen(f"{self.spec.server}/readyz", timeout=2) as resp:
-            return resp.status == 200
+            status: int = resp.status
+            return status == 200
 
     def _nodes_ready(self) -> bool:
         if dead := self._dead():
             raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         return ready_nodes(self.spec.server) >= self.spec.nodes
 
-    def down(self, log=print, keep_state: bool = False, grace: float = 10) -> list[Stopped]:
+    def down(self, log: Log = print, keep_state: bool = False, grace: float = 10) -> list[Stopped]:
         """Stop every process, remove the pods, the network and the context. Returns how each
         process ended; problems are logged with the tail of the process's log."""
         alive_before = {name: _alive(pid) for name, pid in self.pids.items()}
@@ -312,7 +320,7 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def docker_client():
+def docker_client() -> docker.DockerClient:
     import docker
 
     return docker.from_env()

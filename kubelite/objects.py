@@ -35,6 +35,7 @@ def split_key(key: str) -> tuple[str | None, str]:
 
 
 def get_condition(obj: Object, type_: str) -> dict[str, Any] | None:
+    cond: dict[str, Any]
     for cond in obj.get("status", {}).get("conditions") or []:
         if cond.get("type") == type_:
             return cond

@@ -29,7 +29,8 @@ class ItemExponentialBackoff:
     def when(self, key: str) -> float:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
-        return min(self.base * (2**n), self.cap)
+        factor: int = 2**n  # typeshed types int ** int as Any (a negative exponent makes a float)
+        return min(self.base * factor, self.cap)
 
     def forget(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -6,7 +6,7 @@ log has a `*_to_pb` and a `*_from_pb` here, and the two are inverse.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from etcdlite.raft.types import (
     ConfChange,
@@ -22,6 +22,8 @@ from etcdlite.raft.types import (
 )
 from kubelite.pb.raftpb import raft_pb2
 
+# The core's enums carry raftpb's numbers as values. raftpb's enum values are plain ints at runtime,
+# which its stubs call EntryType, MessageType and ConfChangeType: hence the casts in the *_to_pb.
 _Kind = TypeVar("_Kind", EntryType, MessageType, ConfChangeType)
 
 
@@ -38,7 +40,9 @@ def _kind(kinds: type[_Kind], number: int, what: str) -> _Kind:
 
 
 def entry_to_pb(entry: Entry) -> raft_pb2.Entry:
-    return raft_pb2.Entry(Term=entry.term, Index=entry.index, Type=entry.type.value, Data=entry.data)
+    return raft_pb2.Entry(
+        Term=entry.term, Index=entry.index, Type=cast(raft_pb2.EntryType, entry.type.value), Data=entry.data
+    )
 
 
 def entry_from_pb(pb: raft_pb2.Entry) -> Entry:
@@ -89,7 +93,7 @@ def snapshot_from_pb(pb: raft_pb2.Snapshot) -> Snapshot:
 
 def message_to_pb(msg: Message) -> raft_pb2.Message:
     pb = raft_pb2.Message(
-        type=msg.type.value,
+        type=cast(raft_pb2.MessageType, msg.type.value),
         to=msg.to,
         term=msg.term,
         logTerm=msg.log_term,
@@ -124,7 +128,9 @@ def message_from_pb(pb: raft_pb2.Message) -> Message:
 
 
 def conf_change_to_pb(cc: ConfChange) -> raft_pb2.ConfChange:
-    return raft_pb2.ConfChange(Type=cc.type.value, NodeID=cc.node_id, Context=cc.context)
+    return raft_pb2.ConfChange(
+        Type=cast(raft_pb2.ConfChangeType, cc.type.value), NodeID=cc.node_id, Context=cc.context
+    )
 
 
 def conf_change_from_pb(pb: raft_pb2.ConfChange) -> ConfChange:
