@@ -26,6 +26,7 @@ test:
 	.venv/bin/python -m kubelite.protogen --check
 	.venv/bin/python -m kubelite.knownfields --check
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-logo
 	.venv/bin/kubelite images
 	.venv/bin/pytest -ra --durations=15 $(PYTEST_ARGS)
 
@@ -36,6 +37,7 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-logo
 
 protos:
 	.venv/bin/python -m kubelite.protogen
