@@ -5,18 +5,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from controller.manager import ControllerManager, ManagerOptions, enabled
+from controller.framework.context import ControllerContext
+from controller.manager import CONTROLLERS, ControllerManager, enabled
 from kubelite import process
 from kubelite.duration import parse_duration
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="controller", description="kubelite controller-manager")
+    parser = argparse.ArgumentParser(prog="python -m controller", description="kubelite controller-manager")
     process.add_client_flags(parser)
     process.add_common_flags(parser)
-    parser.add_argument("--controllers", default="*", help="controllers to enable: *, name, -name")
-    parser.add_argument("--node-monitor-grace-period", default="40s", type=parse_duration)
-    parser.add_argument("--concurrent-endpoint-syncs", type=int, default=2)
+    names = ", ".join(d.name for d in CONTROLLERS)
+    parser.add_argument(
+        "--controllers", default="*", help=f"controllers to enable: * (all), name, -name; known: {names}"
+    )
+    parser.add_argument(
+        "--node-monitor-grace-period", default="40s", type=parse_duration,
+        help="how long a node's kubelet may be silent before the node is marked NotReady",
+    )  # fmt: skip
+    for d in CONTROLLERS:
+        if d.workers_option:
+            flag = "--" + d.workers_option.replace("_", "-")
+            parser.add_argument(
+                flag,
+                type=positive,
+                default=d.default_workers,
+                help=f"how many {d.name} objects are synced at once",
+            )
     args = parser.parse_args(argv)
     try:
         args.controllers = enabled(args.controllers)
@@ -27,13 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def main(args: argparse.Namespace, stop: asyncio.Event) -> None:
     client = process.client_from_flags(args, "kubelite-controller-manager")
-    options = ManagerOptions(
-        controllers=args.controllers,
-        node_monitor_grace_period=args.node_monitor_grace_period,
-        workers=args.concurrent_endpoint_syncs,
-    )
     try:
-        await process.run_until_stopped(stop, ControllerManager(client, options).run())
+        await process.run_until_stopped(stop, ControllerManager(ControllerContext(client, args)).run())
     finally:
         await client.close()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubelite.client import ApiClient, ApiError
-from kubelite.informer import Informer
+from controller.framework.context import ControllerContext, QueueController
+from kubelite.client import ApiError
 from kubelite.objects import (
     Object,
     is_pod_ready,
@@ -20,8 +20,7 @@ from kubelite.objects import (
     now_rfc3339,
     split_key,
 )
-from kubelite.resources import ENDPOINTS
-from kubelite.workqueue import WorkQueue
+from kubelite.resources import ENDPOINTS, PODS, SERVICES
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +89,18 @@ def desired_subsets(service: Object, pods: list[Object]) -> list[Object]:
     return subsets
 
 
-class EndpointsController:
+class EndpointsController(QueueController):
     name = "endpoints"
 
-    def __init__(self, client: ApiClient, services: Informer, pods: Informer, endpoints: Informer):
-        self.client = client
-        self.services = services
-        self.pods = pods
-        self.endpoints = endpoints
-        self.queue = WorkQueue()
-        services.add_handler(lambda _t, svc, _old: self.queue.add(key_of(svc)))
-        endpoints.add_handler(lambda _t, ep, _old: self.queue.add(key_of(ep)))
-        pods.add_handler(self._on_pod)
+    def __init__(self, ctx: ControllerContext):
+        super().__init__()
+        self.client = ctx.client
+        self.services = ctx.informer(SERVICES)
+        self.pods = ctx.informer(PODS)
+        self.endpoints = ctx.informer(ENDPOINTS)
+        self.services.add_handler(lambda _t, svc, _old: self.queue.add(key_of(svc)))
+        self.endpoints.add_handler(lambda _t, ep, _old: self.queue.add(key_of(ep)))
+        self.pods.add_handler(self._on_pod)
 
     def _on_pod(self, _type: str, pod: Object, old: Object | None) -> None:
         """Enqueue every service that selects the pod now or selected it before."""
@@ -109,9 +108,7 @@ class EndpointsController:
         label_sets = [pod["metadata"].get("labels")]
         if old is not None:
             label_sets.append(old["metadata"].get("labels"))
-        for svc in self.services.list():
-            if svc["metadata"].get("namespace") != namespace:
-                continue
+        for svc in self.services.list(namespace):
             selector = svc.get("spec", {}).get("selector")
             if any(labels_match(selector, labels) for labels in label_sets):
                 self.queue.add(key_of(svc))
@@ -130,7 +127,7 @@ class EndpointsController:
             return
         if not service.get("spec", {}).get("selector"):
             return  # a service without selector has user-managed endpoints
-        pods = [p for p in self.pods.list() if p["metadata"].get("namespace") == namespace]
+        pods = self.pods.list(namespace)
         subsets = desired_subsets(service, pods)
         labels = dict(service["metadata"].get("labels") or {})
         if (

@@ -1,33 +1,56 @@
-"""The controller-manager: shared informers, and one work loop per enabled controller.
+"""The controller-manager: a table of controllers, the shared informers they are built on, and one
+work loop per enabled controller.
 
-Each controller maps informer events to keys and syncs keys (STYLE.md); the manager owns
-the informers and every task, and cancels them all on shutdown.
+Each row of CONTROLLERS names a controller as kube-controller-manager's `--controllers` does, the
+class that builds it from a ControllerContext, and the `--concurrent-*-syncs` option that sets its
+workers. The manager builds the enabled ones, starts every informer they asked for, waits until
+the caches are synced, then runs the controllers; it owns every task and cancels them all on
+shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from controller.deployment import DeploymentController
 from controller.endpoints import EndpointsController
+from controller.framework.context import ControllerContext
+from controller.garbagecollector import GarbageCollector
 from controller.namespace import NamespaceController
-from controller.nodelifecycle import NODE_LEASE_NAMESPACE, NodeLifecycleController
-from kubelite.client import ApiClient
-from kubelite.informer import Informer
-from kubelite.resources import ENDPOINTS, LEASES, NAMESPACES, NODES, PODS, SERVICES, Resource
-from kubelite.workqueue import run_workers
+from controller.nodelifecycle import NodeLifecycleController
+from controller.replicaset import ReplicaSetController, ReplicationManager
 
 log = logging.getLogger(__name__)
 
-ALL_CONTROLLERS = ("endpoints", "namespace", "nodelifecycle")
+
+class Controller(Protocol):
+    name: str
+
+    async def run(self, workers: int) -> None: ...
 
 
-@dataclass
-class ManagerOptions:
-    controllers: tuple[str, ...] = ALL_CONTROLLERS
-    node_monitor_grace_period: float = 40.0
-    workers: int = 2
+@dataclass(frozen=True)
+class ControllerDescriptor:
+    name: str  # as --controllers names it
+    build: Callable[[ControllerContext], Controller]
+    workers_option: str | None  # the --concurrent-*-syncs option that sets its workers
+    default_workers: int = 1
+
+
+CONTROLLERS = (
+    ControllerDescriptor("deployment", DeploymentController, "concurrent_deployment_syncs", 5),
+    ControllerDescriptor("endpoints", EndpointsController, "concurrent_endpoint_syncs", 5),
+    ControllerDescriptor("garbagecollector", GarbageCollector, "concurrent_gc_syncs", 20),
+    ControllerDescriptor("namespace", NamespaceController, "concurrent_namespace_syncs", 10),
+    ControllerDescriptor("nodelifecycle", NodeLifecycleController, None, 1),
+    ControllerDescriptor("replicaset", ReplicaSetController, "concurrent_replicaset_syncs", 5),
+    ControllerDescriptor("replicationcontroller", ReplicationManager, "concurrent_rc_syncs", 5),
+)
+ALL_CONTROLLERS = tuple(d.name for d in CONTROLLERS)
 
 
 def enabled(spec: str) -> tuple[str, ...]:
@@ -37,6 +60,8 @@ def enabled(spec: str) -> tuple[str, ...]:
         if item == "*":
             names |= set(ALL_CONTROLLERS)
         elif item.startswith("-"):
+            if item[1:] not in ALL_CONTROLLERS:
+                raise ValueError(f'"{item[1:]}" is not in the list of known controllers')
             names.discard(item[1:])
         elif item in ALL_CONTROLLERS:
             names.add(item)
@@ -46,42 +71,25 @@ def enabled(spec: str) -> tuple[str, ...]:
 
 
 class ControllerManager:
-    def __init__(self, client: ApiClient, options: ManagerOptions):
-        self.client = client
-        self.options = options
-        self._informers: dict[tuple[Resource, str | None], Informer] = {}
-
-    def informer(self, res: Resource, namespace: str | None = None) -> Informer:
-        key = (res, namespace)
-        if key not in self._informers:
-            self._informers[key] = Informer(self.client, res, namespace)
-        return self._informers[key]
+    def __init__(self, ctx: ControllerContext):
+        self.ctx = ctx
+        self.options: Any = ctx.options
 
     async def run(self) -> None:
-        loops = []
-        on = self.options.controllers
-        if "endpoints" in on:
-            ctl = EndpointsController(
-                self.client, self.informer(SERVICES), self.informer(PODS), self.informer(ENDPOINTS)
-            )
-            loops.append(run_workers(ctl.queue, ctl.sync, self.options.workers, name=ctl.name))
-        if "namespace" in on:
-            ns_ctl = NamespaceController(self.client, self.informer(NAMESPACES))
-            loops.append(run_workers(ns_ctl.queue, ns_ctl.sync, 1, name=ns_ctl.name))
-        if "nodelifecycle" in on:
-            nl = NodeLifecycleController(
-                self.client,
-                self.informer(NODES),
-                self.informer(LEASES, NODE_LEASE_NAMESPACE),
-                self.informer(PODS),
-                self.options.node_monitor_grace_period,
-            )
-            loops.append(nl.run())
-        log.info("starting controllers: %s", ", ".join(on))
+        on = set(self.options.controllers)
+        running: list[tuple[Controller, int]] = []
+        for descriptor in CONTROLLERS:
+            if descriptor.name not in on:
+                continue
+            workers = descriptor.default_workers
+            if descriptor.workers_option:
+                workers = getattr(self.options, descriptor.workers_option, workers)
+            running.append((descriptor.build(self.ctx), workers))
+        log.info("starting controllers: %s", ", ".join(sorted(on)))
         async with asyncio.TaskGroup() as tg:
-            for inf in self._informers.values():
-                tg.create_task(inf.run())
-            await asyncio.gather(*(inf.synced.wait() for inf in self._informers.values()))
+            for inf in list(self.ctx.informers.values()):
+                tg.create_task(inf.run(), name=f"informer {inf.resource.plural}")
+            await asyncio.gather(*(inf.synced.wait() for inf in self.ctx.informers.values()))
             log.info("caches synced")
-            for loop in loops:
-                tg.create_task(loop)
+            for controller, workers in running:
+                tg.create_task(controller.run(workers), name=controller.name)

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import logging
 
-from kubelite.client import ApiClient, ApiError
+from controller.framework.context import ControllerContext, QueueController
+from kubelite.client import ApiError
 from kubelite.discovery import namespaced_deletable
-from kubelite.informer import Informer
 from kubelite.objects import is_terminating, key_of
 from kubelite.resources import NAMESPACES
-from kubelite.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 1.0
 
 
-class NamespaceController:
+class NamespaceController(QueueController):
     name = "namespace"
 
-    def __init__(self, client: ApiClient, namespaces: Informer):
-        self.client = client
-        self.namespaces = namespaces
-        self.queue = WorkQueue()
-        namespaces.add_handler(self._on_namespace)
+    def __init__(self, ctx: ControllerContext):
+        super().__init__()
+        self.client = ctx.client
+        self.namespaces = ctx.informer(NAMESPACES)
+        self.namespaces.add_handler(self._on_namespace)
 
     def _on_namespace(self, event_type: str, ns: dict, _old: dict | None) -> None:
         if event_type != "DELETED" and is_terminating(ns):

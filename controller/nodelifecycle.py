@@ -12,10 +12,10 @@ import asyncio
 import datetime as dt
 import logging
 
-from kubelite.client import STRATEGIC_MERGE_PATCH, ApiClient, ApiError
-from kubelite.informer import Informer
+from controller.framework.context import ControllerContext
+from kubelite.client import STRATEGIC_MERGE_PATCH, ApiError
 from kubelite.objects import Object, get_condition, now_rfc3339, parse_rfc3339
-from kubelite.resources import NODES, PODS
+from kubelite.resources import LEASES, NODES, PODS
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,12 @@ def unknown_conditions(node: Object, now: str) -> list[Object]:
 class NodeLifecycleController:
     name = "nodelifecycle"
 
-    def __init__(self, client: ApiClient, nodes: Informer, leases: Informer, pods: Informer, grace: float):
-        self.client = client
-        self.nodes = nodes
-        self.leases = leases
-        self.pods = pods
-        self.grace = grace
+    def __init__(self, ctx: ControllerContext):
+        self.client = ctx.client
+        self.nodes = ctx.informer(NODES)
+        self.leases = ctx.informer(LEASES, NODE_LEASE_NAMESPACE)
+        self.pods = ctx.informer(PODS)
+        self.grace = ctx.options.node_monitor_grace_period
 
     async def check(self) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -109,8 +109,8 @@ class NodeLifecycleController:
             except ApiError as exc:
                 log.info("could not mark pod %s/%s not ready: %s", m["namespace"], m["name"], exc)
 
-    async def run(self, period: float = 5.0) -> None:
-        await asyncio.gather(self.nodes.synced.wait(), self.leases.synced.wait())
+    async def run(self, workers: int = 1, period: float = 5.0) -> None:
+        """Check every node each period (--node-monitor-period); `workers` is unused: one loop."""
         while True:
             try:
                 await self.check()

@@ -62,3 +62,38 @@ def labels_match(selector: dict[str, str] | None, labels: dict[str, str] | None)
         return False
     labels = labels or {}
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def controller_ref(obj: Object) -> dict[str, Any] | None:
+    """The ownerReference with `controller: true`: the object that manages this one, if any."""
+    ref: dict[str, Any]
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+def owner_reference(owner: Object, block_owner_deletion: bool = True) -> dict[str, Any]:
+    """The ownerReference a controller puts on what it makes (controller: true)."""
+    m = owner.get("metadata", {})
+    return {
+        "apiVersion": owner.get("apiVersion", ""),
+        "kind": owner.get("kind", ""),
+        "name": m.get("name", ""),
+        "uid": m.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": block_owner_deletion,
+    }
+
+
+def is_pod_available(pod: Object, min_ready_seconds: int, now: dt.datetime) -> bool:
+    """Ready for at least min_ready_seconds (podutil.IsPodAvailable)."""
+    cond = get_condition(pod, "Ready")
+    if not cond or cond.get("status") != "True":
+        return False
+    if min_ready_seconds <= 0:
+        return True
+    since = cond.get("lastTransitionTime")
+    if not since:
+        return False
+    return (now - parse_rfc3339(since)).total_seconds() >= min_ready_seconds

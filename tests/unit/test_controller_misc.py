@@ -14,10 +14,16 @@ from kubelite.quantity import QuantityError, milli, parse_quantity
 
 def test_controllers_flag_follows_kube_controller_manager():
     assert enabled("*") == tuple(sorted(ALL_CONTROLLERS))
-    assert enabled("*,-namespace") == ("endpoints", "nodelifecycle")
-    assert enabled("endpoints") == ("endpoints",)
+    assert set(ALL_CONTROLLERS) == {
+        "deployment", "endpoints", "garbagecollector", "namespace", "nodelifecycle", "replicaset",
+        "replicationcontroller",
+    }  # fmt: skip
+    assert "namespace" not in enabled("*,-namespace") and "deployment" in enabled("*,-namespace")
+    assert enabled("endpoints,deployment") == ("deployment", "endpoints")
     with pytest.raises(ValueError, match='"bogus" is not in the list of known controllers'):
         enabled("bogus")
+    with pytest.raises(ValueError, match='"bogus" is not in the list of known controllers'):
+        enabled("*,-bogus")
 
 
 def test_node_is_stale_only_after_the_grace_period_and_only_once():
