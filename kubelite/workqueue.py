@@ -29,6 +29,8 @@ class ItemExponentialBackoff:
     def when(self, key: str) -> float:
         n = self._failures.get(key, 0)
         self._failures[key] = n + 1
+        if n >= 64:  # past the cap for any base; 2**1024 would not even convert to a float
+            return self.cap
         factor: int = 2**n  # typeshed types int ** int as Any (a negative exponent makes a float)
         return min(self.base * factor, self.cap)
 

@@ -102,3 +102,12 @@ def test_run_workers_retries_a_failing_key_until_it_succeeds():
         assert q.backoff.retries("k") == 0
 
     asyncio.run(scenario())
+
+
+def test_backoff_stays_at_the_cap_after_any_number_of_failures():
+    from kubelite.workqueue import ItemExponentialBackoff
+
+    backoff = ItemExponentialBackoff(base=0.005, cap=300.0)
+    delays = [backoff.when("k") for _ in range(2000)]
+    assert delays[:3] == [0.005, 0.01, 0.02]
+    assert max(delays) == delays[-1] == 300.0
