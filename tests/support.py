@@ -198,8 +198,9 @@ def find_kubectl() -> str:
     return path
 
 
-def wait_until(probe, what: str, timeout: float = 60, interval: float = 0.2):
-    return wait_for(probe, what, timeout, interval)
+def wait_until(probe, what: str, timeout: float = 60, interval: float = 0.2, seen=None):
+    """kubelite.waiting.wait_for; `seen` adds what was last observed to the timeout message."""
+    return wait_for(probe, what, timeout, interval, seen)
 
 
 def env_with(**extra: str) -> dict[str, str]:

@@ -1,0 +1,319 @@
+"""Deployments, ReplicaSets and ReplicationControllers run by the real controller-manager, scheduler
+and apiserver on hollow nodes (`python -m kubelet.hollow`: real kubelets on the fake runtime),
+driven by the real kubectl and the kubernetes Python client: rolling updates inside their surge and
+unavailability bounds at every step, rollback, pause and resume, restart, self-healing, adoption
+and release, cascading deletes in all three modes, and a controller-manager killed mid-rollout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import ControlPlane
+from tests.support import Kubectl, Process, wait_until
+
+NODES = 3
+
+
+class Workloads:
+    """The control plane, scheduler, controller-manager and hollow nodes, plus kubectl."""
+
+    def __init__(self, cp: ControlPlane, kubectl: Kubectl):
+        self.cp = cp
+        self.kubectl = kubectl
+        self.controller: Process | None = None
+
+    def start_controller_manager(self) -> Process:
+        self.controller = self.cp.start(
+            "controller", ["--master", self.cp.server, "--node-monitor-grace-period", "60s"],
+            name=f"controller-manager-{len(self.cp.processes)}",
+        )  # fmt: skip
+        self.controller.wait_log("caches synced", timeout=30)
+        return self.controller
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.kubectl.run("get", *args, "-o", "json").stdout)
+
+    def apply(self, manifest: str) -> None:
+        self.kubectl.run("apply", "-f", "-", input=manifest)
+
+    def pods(self, selector: str) -> list[dict]:
+        return self.json("pods", "-l", selector)["items"]
+
+    def live_pods(self, selector: str) -> list[dict]:
+        return [p for p in self.pods(selector) if not p["metadata"].get("deletionTimestamp")]
+
+    def rollout_status(self, name: str, timeout: str = "120s") -> str:
+        return self.kubectl.run(
+            "rollout", "status", f"deployment/{name}", f"--timeout={timeout}", timeout=180
+        ).stdout
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Workloads]:
+    workdir = tmp_path_factory.mktemp("workloads")
+    cp = ControlPlane(workdir)
+    try:
+        cp.wait_ready()
+        cp.start("scheduler", ["--master", cp.server])
+        hollow = cp.start(
+            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
+        )
+        hollow.wait_log("starting", timeout=30)
+        w = Workloads(cp, Kubectl(cp.server, workdir))
+        w.start_controller_manager()
+        wait_until(
+            lambda: len(w.json("nodes")["items"]) == NODES, f"{NODES} hollow nodes registered", timeout=30
+        )
+        yield w
+    finally:
+        cp.close()
+
+
+def deployment(name: str, replicas: int, image: str = "kubelite/whoami:1.0", **spec: Any) -> str:
+    body = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+            **spec,
+        },
+    }  # fmt: skip
+    return json.dumps(body)
+
+
+class PodWatch:
+    """Every change to a label-selected set of pods, in order, from the Python client's watch: the
+    state after each event is what the apiserver held at that revision."""
+
+    def __init__(self, server: str, selector: str):
+        import kubernetes
+
+        config = kubernetes.client.Configuration()
+        config.host = server
+        self.api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config))
+        self.selector = selector
+        self.states: list[dict[str, dict]] = []
+        self.pods: dict[str, dict] = {}
+        self.watch = kubernetes.watch.Watch()
+        self.start = ""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):
+            for event in self.watch.stream(
+                self.api.list_namespaced_pod, "default", label_selector=self.selector, timeout_seconds=60,
+                resource_version=self.start,
+            ):  # fmt: skip
+                pod = self.api.api_client.sanitize_for_serialization(event["object"])
+                name = pod["metadata"]["name"]
+                if event["type"] == "DELETED":
+                    self.pods.pop(name, None)
+                else:
+                    self.pods[name] = pod
+                self.states.append(dict(self.pods))
+
+    def __enter__(self) -> PodWatch:
+        """List first, then watch from the list's version: every state seen is a whole one."""
+        listed = self.api.list_namespaced_pod("default", label_selector=self.selector)
+        for pod in listed.items:
+            self.pods[pod.metadata.name] = self.api.api_client.sanitize_for_serialization(pod)
+        self.states.append(dict(self.pods))
+        self.start = listed.metadata.resource_version
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.watch.stop()
+        self.thread.join(10)
+
+
+def observed(cluster: Workloads, name: str) -> bool:
+    d = cluster.json("deployment", name)
+    return d["status"].get("observedGeneration") == d["metadata"]["generation"]
+
+
+def orphaned(cluster: Workloads, rs_name: str) -> bool:
+    return not cluster.json("rs", rs_name)["metadata"].get("ownerReferences")
+
+
+def names(cluster: Workloads, selector: str) -> set[str]:
+    return {p["metadata"]["name"] for p in cluster.live_pods(selector)}
+
+
+def is_available(pod: dict) -> bool:
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or []
+    )
+    return ready and not pod["metadata"].get("deletionTimestamp")
+
+
+def test_a_rolling_update_keeps_within_surge_and_unavailability_at_every_step(cluster):
+    name, replicas = "roll", 10
+    cluster.apply(deployment(name, replicas, minReadySeconds=1))
+    cluster.rollout_status(name)
+    with PodWatch(cluster.cp.server, f"app={name}") as watched:
+        cluster.kubectl.run("set", "image", f"deployment/{name}", "web=kubelite/whoami:2.0")
+        assert "successfully rolled out" in cluster.rollout_status(name)
+        wait_until(
+            lambda: len(watched.pods) == replicas and all(
+                p["spec"]["containers"][0]["image"] == "kubelite/whoami:2.0" for p in watched.pods.values()),
+            "the watch to see only the new pods", timeout=60,
+        )  # fmt: skip
+    assert len(watched.states) > 20, "the rollout was observed step by step"
+    for state in watched.states:
+        active = [p for p in state.values() if not p["metadata"].get("deletionTimestamp")]
+        available = [p for p in active if is_available(p)]
+        assert len(active) <= replicas + 3, (
+            f"more than replicas + maxSurge (25% of 10 -> 3) pods: {len(active)}"
+        )
+        assert len(available) >= replicas - 2, (
+            f"fewer than replicas - maxUnavailable (2) available: {len(available)}"
+        )
+    history = cluster.kubectl.run("rollout", "history", f"deployment/{name}").stdout
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"], history
+
+
+def test_rollout_undo_pause_resume_and_restart(cluster):
+    name = "undo"
+    cluster.apply(deployment(name, 4))
+    cluster.rollout_status(name)
+    cluster.kubectl.run("set", "image", f"deployment/{name}", "web=kubelite/whoami:2.0")
+    cluster.rollout_status(name)
+    replicasets = {rs["metadata"]["name"]: rs for rs in cluster.json("rs", "-l", f"app={name}")["items"]}
+    assert len(replicasets) == 2
+    cluster.kubectl.run("rollout", "undo", f"deployment/{name}")
+    cluster.rollout_status(name)
+    images = {p["spec"]["containers"][0]["image"] for p in cluster.live_pods(f"app={name}")}
+    assert images == {"kubelite/whoami:1.0"}
+    after = {rs["metadata"]["name"]: rs for rs in cluster.json("rs", "-l", f"app={name}")["items"]}
+    assert set(after) == set(replicasets), "undo scales the old ReplicaSet back up, it makes no new one"
+    revisions = {
+        n: rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for n, rs in after.items()
+    }
+    assert sorted(revisions.values()) == ["2", "3"], revisions
+
+    cluster.kubectl.run("rollout", "pause", f"deployment/{name}")
+    cluster.kubectl.run("set", "image", f"deployment/{name}", "web=kubelite/whoami:2.0")
+    wait_until(lambda: observed(cluster, name), "the paused change observed")
+    assert {p["spec"]["containers"][0]["image"] for p in cluster.live_pods(f"app={name}")} == {
+        "kubelite/whoami:1.0"
+    }
+    assert len(cluster.json("rs", "-l", f"app={name}")["items"]) == 2, "no rollout while paused"
+    cluster.kubectl.run("rollout", "resume", f"deployment/{name}")
+    cluster.rollout_status(name)
+    assert {p["spec"]["containers"][0]["image"] for p in cluster.live_pods(f"app={name}")} == {
+        "kubelite/whoami:2.0"
+    }
+
+    before = {p["metadata"]["name"] for p in cluster.live_pods(f"app={name}")}
+    cluster.kubectl.run("rollout", "restart", f"deployment/{name}")
+    cluster.rollout_status(name)
+    wait_until(lambda: not before & {p["metadata"]["name"] for p in cluster.live_pods(f"app={name}")},
+               "every pod replaced by the restart")  # fmt: skip
+    cluster.kubectl.run("delete", "deployment", name)
+
+
+def test_a_deleted_pod_is_replaced_and_labels_move_pods_in_and_out(cluster):
+    cluster.apply(deployment("heal", 3))
+    cluster.rollout_status("heal")
+    victim = cluster.live_pods("app=heal")[0]["metadata"]["name"]
+    cluster.kubectl.run("delete", "pod", victim)
+    wait_until(lambda: len(names(cluster, "app=heal") - {victim}) == 3, "a replacement pod")
+
+    # a pod relabelled out of the selector is released (and replaced); relabelled back, it is adopted
+    moved = cluster.live_pods("app=heal")[0]["metadata"]["name"]
+    cluster.kubectl.run("label", "pod", moved, "app=debug", "--overwrite")
+    wait_until(lambda: len(cluster.live_pods("app=heal")) == 3, "a replacement for the released pod")
+    released = cluster.json("pod", moved)
+    assert not released["metadata"].get("ownerReferences"), released["metadata"].get("ownerReferences")
+    cluster.kubectl.run("label", "pod", moved, "app=heal", "--overwrite")
+
+    def adopted_back() -> bool:
+        """Adopted: it is the ReplicaSet's again, and one of the four is removed as surplus (which
+        one is Kubernetes' choice among equals: it may be the adopted pod itself)."""
+        pods = cluster.live_pods("app=heal")
+        if len(pods) != 3 or not all(p["metadata"].get("ownerReferences") for p in pods):
+            return False
+        if moved in {p["metadata"]["name"] for p in pods}:
+            return True
+        events = cluster.json("events", "--field-selector", "reason=SuccessfulDelete")["items"]
+        return any(e["message"] == f"Deleted pod: {moved}" for e in events)
+
+    wait_until(adopted_back, "the orphan adopted back and a surplus pod removed")
+    cluster.kubectl.run("delete", "deployment", "heal")
+    wait_until(lambda: cluster.live_pods("app=heal") == [], "the deployment's pods gone with it")
+
+
+def test_a_replicationcontroller_keeps_its_equality_selected_pods(cluster):
+    cluster.apply(json.dumps({
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "legacy"},
+        "spec": {"replicas": 2, "selector": {"app": "legacy"}, "template": {
+            "metadata": {"labels": {"app": "legacy", "tier": "x"}},
+            "spec": {"containers": [{"name": "c", "image": "kubelite/whoami:1.0"}]}}},
+    }))  # fmt: skip
+    wait_until(lambda: cluster.json("rc", "legacy")["status"].get("readyReplicas") == 2, "2 ready RC pods")
+    cluster.kubectl.run("scale", "rc", "legacy", "--replicas=3")
+    wait_until(lambda: len(cluster.live_pods("app=legacy")) == 3, "the RC scaled to 3")
+    cluster.kubectl.run("delete", "rc", "legacy")
+    wait_until(lambda: cluster.live_pods("app=legacy") == [], "kubectl's background cascade removes the pods")
+
+
+def owned(cluster: Workloads, kind: str, selector: str) -> list[dict]:
+    return [
+        o for o in cluster.json(kind, "-l", selector)["items"] if not o["metadata"].get("deletionTimestamp")
+    ]
+
+
+def test_cascading_deletes_in_all_three_modes(cluster):
+    for mode in ("background", "foreground", "orphan"):
+        name = f"cascade-{mode}"
+        cluster.apply(deployment(name, 2))
+        cluster.rollout_status(name)
+        [rs] = cluster.json("rs", "-l", f"app={name}")["items"]
+        cluster.kubectl.run("delete", "deployment", name, f"--cascade={mode}", timeout=120)
+        missing = cluster.kubectl.run("get", "deployment", name, check=False)
+        assert "not found" in missing.stderr, f"{mode}: kubectl delete waits until the deployment is gone"
+        if mode == "orphan":
+            rs_name = rs["metadata"]["name"]
+            wait_until(lambda rs_name=rs_name: orphaned(cluster, rs_name), "the ReplicaSet orphaned")
+            assert len(cluster.live_pods(f"app={name}")) == 2, "orphaned: the pods keep running"
+            cluster.kubectl.run("delete", "rs", rs["metadata"]["name"])
+            wait_until(
+                lambda name=name: cluster.live_pods(f"app={name}") == [], "pods of the deleted RS gone"
+            )
+        else:
+            if mode == "foreground":
+                assert cluster.live_pods(f"app={name}") == [], "foreground: the dependents went first"
+            wait_until(
+                lambda name=name: owned(cluster, "rs", f"app={name}") == [], f"{mode}: the ReplicaSet gone"
+            )
+            wait_until(lambda name=name: cluster.live_pods(f"app={name}") == [], f"{mode}: the pods gone")
+
+
+def test_a_controller_manager_killed_mid_rollout_resumes_without_losing_or_duplicating_pods(cluster):
+    name, replicas = "crash", 8
+    cluster.apply(deployment(name, replicas, minReadySeconds=1))
+    cluster.rollout_status(name)
+    cluster.kubectl.run("set", "image", f"deployment/{name}", "web=kubelite/whoami:2.0")
+    wait_until(lambda: cluster.json("deployment", name)["status"].get("updatedReplicas", 0) >= 2,
+               "the rollout under way")  # fmt: skip
+    assert cluster.controller is not None
+    cluster.controller.kill()
+    cluster.start_controller_manager()
+    assert "successfully rolled out" in cluster.rollout_status(name)
+    pods = cluster.live_pods(f"app={name}")
+    assert len(pods) == replicas, [p["metadata"]["name"] for p in pods]
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"kubelite/whoami:2.0"}
+    replicasets = cluster.json("rs", "-l", f"app={name}")["items"]
+    assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, replicas]
+    cluster.kubectl.run("delete", "deployment", name)
