@@ -29,6 +29,11 @@ def commands(block: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
 
 
+def created_files(session: str) -> list[str]:
+    """The files the session writes with `cat > FILE`."""
+    return re.findall(r"^cat > (\S+)", session, re.MULTILINE)
+
+
 def bash(script: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -53,8 +58,13 @@ def test_the_readme_session_works_as_written(mode, images):
         ran = bash(session, env, timeout=600)
         assert ran.returncode == 0, f"the README session failed under {mode}:\n{ran.stdout}\n{ran.stderr}"
         print(ran.stdout)
+        # the session ends with curl on NodePort 30080 reaching a pod of the rolled-out 2.0 release
+        assert re.search(r"^web-[a-z0-9]+-[a-z0-9]{5} 2\.0$", ran.stdout, re.MULTILINE), ran.stdout
+        assert 'deployment "web" successfully rolled out' in ran.stdout, ran.stdout
     finally:
         stopped = bash(down, env, timeout=300)
+        for leftover in created_files(session):  # a session that failed half way leaves them
+            (ROOT / leftover).unlink(missing_ok=True)
     assert stopped.returncode == 0, f"{down} failed:\n{stopped.stdout}\n{stopped.stderr}"
 
 
