@@ -142,7 +142,10 @@ def build_app(options: ServerOptions) -> web.Application:
         )
         cache = WatchCache(store)
         ctx = ServerContext(
-            Registry(store, table), table, f"{options.advertise_address}:{options.secure_port}", cache
+            Registry(store, table, cache=cache),
+            table,
+            f"{options.advertise_address}:{options.secure_port}",
+            cache,
         )
         app[CONTEXT] = ctx
         handlers = APIHandlers(ctx)

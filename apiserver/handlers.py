@@ -446,6 +446,9 @@ class APIHandlers:
         include: str,
         first: bool,
     ) -> None:
+        if output is Output.OBJECT:
+            await response.write(event.encoded())
+            return
         obj: Any = event.object
         if event.type not in (WatchEventType.ERROR, WatchEventType.BOOKMARK):
             if output is Output.TABLE:

@@ -48,6 +48,8 @@ from apiserver.storage import (
     Write,
 )
 from apiserver.strategy import Allocation, Claim
+from apiserver.watchcache import WatchCache
+from kubelite import resources
 from kubelite.selectors import FieldSelector, LabelSelector
 
 __all__ = ["DeleteOptions", "ListOptions", "Registry", "decode", "parse_resource_version", "store_errors"]
@@ -94,11 +96,28 @@ class Registry:
     """CRUD for every resource in the table; one instance per apiserver."""
 
     def __init__(
-        self, store: EtcdStore, table: ResourceTable, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        store: EtcdStore,
+        table: ResourceTable,
+        clock: Callable[[], dt.datetime] = utcnow,
+        cache: WatchCache | None = None,
     ) -> None:
         self.store = store
         self.table = table
         self.clock = clock
+        self.cache = cache
+
+    async def _current(self, rd: ResourceDef, key: str, guess: bool) -> tuple[KeyValue | None, bool]:
+        """The stored kv of key and whether it came from the watch cache. With `guess`, the cache's
+        copy is taken when it has one (the write's guard catches a stale one); otherwise, and for
+        a key the cache lacks, the store is read."""
+        if guess and self.cache is not None:
+            cacher = self.cache.peek(rd)
+            kv = cacher.current(key) if cacher is not None else None
+            if kv is not None:
+                return kv, True
+        kv, _ = await self.store.get(key)
+        return kv, False
 
     # ------------------------------------------------------------------ helpers
 
@@ -194,11 +213,11 @@ class Registry:
         if user_taken:
             raise self._invalid(rd, obj, [invalid(c.field, c.value, c.taken_detail) for c in user_taken])
 
-    async def _namespace_guard(self, rd: ResourceDef, obj: JSONObject) -> Guard | None:
+    async def _namespace_guard(self, rd: ResourceDef, obj: JSONObject, guess: bool) -> Guard | None:
         if not rd.namespaced:
             return None
         namespace = obj["metadata"]["namespace"]
-        kv, _ = await self.store.get(NAMESPACE_KEY + namespace)
+        kv, _ = await self._current(self.table.of(resources.NAMESPACES), NAMESPACE_KEY + namespace, guess)
         if kv is None:
             raise errors.not_found(errors.GroupResource("", "namespaces"), namespace)
         ns = decode(kv)
@@ -305,7 +324,7 @@ class Registry:
             raise store_errors(err) from err
 
     async def _create(self, rd: ResourceDef, template: JSONObject, dry_run: bool) -> JSONObject:
-        for _attempt in range(MAX_RETRIES):
+        for attempt in range(MAX_RETRIES):
             obj = copy.deepcopy(template)
             meta = obj["metadata"]
             if not meta.get("name"):
@@ -315,7 +334,7 @@ class Registry:
             if rd.strategy.tracks_generation:
                 meta["generation"] = 1
             guards: list[Guard] = []
-            ns_guard = await self._namespace_guard(rd, obj)
+            ns_guard = await self._namespace_guard(rd, obj, guess=attempt == 0)
             if ns_guard is not None:
                 guards.append(ns_guard)
             allocation = await self._allocate(rd, obj, None)
@@ -427,8 +446,8 @@ class Registry:
         allows it, server-side apply)."""
         gr = resource or rd.group_resource
         try:
-            for _attempt in range(MAX_RETRIES):
-                kv, _ = await self.store.get(rd.key(namespace, name))
+            for attempt in range(MAX_RETRIES):
+                kv, cached = await self._current(rd, rd.key(namespace, name), guess=attempt == 0)
                 if kv is None:
                     if create_missing is not None:
                         return await create_missing(), True
@@ -437,6 +456,8 @@ class Registry:
                 wanted = try_update(copy.deepcopy(old))
                 pinned = str((wanted.get("metadata") or {}).get("resourceVersion") or "")
                 if pinned and pinned != str(kv.mod_revision):
+                    if cached:
+                        continue  # the cache may be behind the version the client pins: read the store
                     raise errors.modified_conflict(gr, name)
                 new = self._prepare_update(rd, wanted, old, prepare, validate)
                 stored = await self._write_update(rd, kv, old, new, dry_run)

@@ -11,8 +11,10 @@ starting revision. Touches: the store, through the registry.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from apiserver import errors
 from apiserver.meta import JSONObject
@@ -39,6 +41,21 @@ class WatchEvent:
     type: WatchEventType
     object: JSONObject
     revision: int = 0
+    # the shared change it came from, if any: watchers that want the plain object share one encoding
+    change: Change | None = None
+
+    def encoded(self) -> bytes:
+        """The event as one line of a watch stream (the plain object), encoded once per change."""
+        if self.change is None:
+            return encode_line(self.type, self.object)
+        lines = self.change.lines
+        if (self.type, id(self.object)) not in lines:
+            lines[(self.type, id(self.object))] = encode_line(self.type, self.object)
+        return lines[(self.type, id(self.object))]
+
+
+def encode_line(kind: WatchEventType, obj: Any) -> bytes:
+    return (json.dumps({"type": str(kind), "object": obj}, separators=(",", ":")) + "\n").encode()
 
 
 def translate(event: StoreEvent, matches: Callable[[JSONObject], bool]) -> WatchEvent | None:
@@ -63,11 +80,11 @@ def translate_change(change: Change, matches: Callable[[JSONObject], bool]) -> W
     revision = change.revision
     prev_matches = change.prev is not None and matches(change.prev)
     if change.deleted:
-        return WatchEvent(WatchEventType.DELETED, change.obj, revision) if prev_matches else None
+        return WatchEvent(WatchEventType.DELETED, change.obj, revision, change) if prev_matches else None
     current_matches = matches(change.obj)
     if current_matches:
         kind = WatchEventType.MODIFIED if prev_matches else WatchEventType.ADDED
-        return WatchEvent(kind, change.obj, revision)
+        return WatchEvent(kind, change.obj, revision, change)
     if prev_matches and change.prev is not None:
         return WatchEvent(WatchEventType.DELETED, _at(change.prev, revision), revision)
     return None

@@ -8,7 +8,9 @@ most recent changes in a ring buffer, and hands them to its subscribers; a subsc
 request) applies its own namespace and selectors. A watch from a resourceVersion the buffer covers
 replays from the buffer; an older one is served by its own store watch, as before (`watch.py`
 decides). A subscriber that falls too far behind is ended, as Kubernetes ends slow watchers: its
-client watches again from the last version it saw.
+client watches again from the last version it saw. The cacher also keeps its resource's current
+state, which the registry takes as the first guess of a guarded write (as kube-apiserver's
+GuaranteedUpdate takes the cached object) and for a namespace's existence when creating in it.
 
 Touches: the store (one list and one watch per resource), through the registry.
 """
@@ -21,11 +23,12 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from apiserver.codec import decode
 from apiserver.meta import JSONObject
 from apiserver.resources import ResourceDef
-from apiserver.storage import EventType, StoreError
+from apiserver.storage import EventType, KeyValue, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Change:
     obj: JSONObject
     prev: JSONObject | None
     revision: int
+    lines: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)  # encodings
 
 
 def _with_revision(obj: JSONObject, revision: int) -> JSONObject:
@@ -93,6 +97,12 @@ class Cacher:
         self.ready = asyncio.Event()
         self.advanced = asyncio.Condition()
         self.subscribers: set[Subscriber] = set()
+        self.objects: dict[str, KeyValue] = {}  # the current state, as of `revision`
+
+    def current(self, key: str) -> KeyValue | None:
+        """The stored object as the cache last saw it: a good first guess for a guarded write (the
+        write's guard tells if it is stale), never an answer to a read."""
+        return self.objects.get(key) if self.ready.is_set() else None
 
     def covers(self, revision: int) -> bool:
         """Can a watch from `revision` be replayed from the buffer?"""
@@ -126,8 +136,9 @@ class Cacher:
         prefix = self.rd.prefix(None)
         while True:
             try:
-                page = await self.store.list(prefix, keys_only=True, limit=1)
+                page = await self.store.list(prefix)
                 self._reset(page.revision)
+                self.objects = {kv.key: kv for kv in page.items}
                 async for batch in self.store.watch(prefix, page.revision + 1):
                     for event in batch:
                         self._add(event)
@@ -144,6 +155,7 @@ class Cacher:
     def _reset(self, revision: int) -> None:
         self._end_all()
         self.changes.clear()
+        self.objects.clear()
         self.oldest = self.revision = revision
         self.ready.set()
 
@@ -151,10 +163,12 @@ class Cacher:
         revision = event.kv.mod_revision
         prev = decode(event.prev) if event.prev is not None else None
         if event.type == EventType.DELETE:
+            self.objects.pop(event.kv.key, None)
             if prev is None:
                 return
             change = Change(True, _with_revision(prev, revision), prev, revision)
         else:
+            self.objects[event.kv.key] = event.kv
             change = Change(False, decode(event.kv), prev, revision)
         if len(self.changes) == self.changes.maxlen:
             self.oldest = self.changes[0].revision
@@ -192,6 +206,11 @@ class WatchCache:
         except TimeoutError:
             return None
         return cacher
+
+    def peek(self, rd: ResourceDef) -> Cacher | None:
+        """The ready cacher of rd if one runs already (a write never starts one)."""
+        cacher = self.cachers.get(rd.plural)
+        return cacher if cacher is not None and cacher.ready.is_set() else None
 
     async def close(self) -> None:
         for task in self.tasks:

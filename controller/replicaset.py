@@ -22,6 +22,7 @@ from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
 from controller.framework.podcontrol import PodControl
 from kubelite.client import ApiError
+from kubelite.informer import CONTROLLER_INDEX, ORPHAN
 from kubelite.objects import (
     Object,
     controller_ref,
@@ -227,7 +228,12 @@ class ReplicaSetController(QueueController):
             log.error("%s %s has an invalid selector, not syncing it: %s", self.resource.kind, key, exc)
             return
         needs_sync = self.expectations.satisfied(key) and not is_terminating(owner)
-        candidates = [p for p in self.pods.list(namespace) if is_active(p)]
+        # its own pods and the namespace's orphans: every other pod has another controller
+        owned = self.pods.by_index(CONTROLLER_INDEX, owner["metadata"].get("uid", ""))
+        orphans = self.pods.by_index(CONTROLLER_INDEX, ORPHAN)
+        candidates = [
+            p for p in owned + orphans if p["metadata"].get("namespace") == namespace and is_active(p)
+        ]
 
         async def fresh_owner() -> object:
             try:

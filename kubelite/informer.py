@@ -36,9 +36,12 @@ def by_namespace(obj: Object) -> list[str]:
     return [obj.get("metadata", {}).get("namespace", "")]
 
 
+ORPHAN = ""  # the CONTROLLER_INDEX value of objects that have no controller
+
+
 def by_controller(obj: Object) -> list[str]:
     ref = controller_ref(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else []
+    return [ref["uid"]] if ref and ref.get("uid") else [ORPHAN]
 
 
 DEFAULT_INDEXERS: dict[str, IndexFunc] = {NAMESPACE_INDEX: by_namespace, CONTROLLER_INDEX: by_controller}

@@ -7,7 +7,6 @@ because users read them in `kubectl describe pod`.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 
 from kubelite.objects import Object, is_node_ready
 from kubelite.quantity import QuantityError, milli, parse_quantity
@@ -16,24 +15,41 @@ NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 
-@dataclass
 class NodeInfo:
-    """A node with what is already placed on it."""
+    """A node with what is already placed on it: each pod's requests by uid and their running sum,
+    so that filtering and scoring a node costs the same however many pods it runs."""
 
-    node: Object
-    pods: list[Object] = field(default_factory=list)
+    def __init__(self, node: Object, pods: list[Object] | None = None) -> None:
+        self.node = node
+        self.pods: dict[str, tuple[int, int]] = {}
+        self.cpu = self.mem = 0
+        for pod in pods or []:
+            self.add(pod)
 
     @property
     def name(self) -> str:
-        return self.node["metadata"]["name"]
+        return str(self.node["metadata"]["name"])
+
+    @property
+    def pod_count(self) -> int:
+        return len(self.pods)
+
+    def add(self, pod: Object) -> None:
+        uid = str(pod.get("metadata", {}).get("uid") or id(pod))
+        self.remove(uid)
+        cpu, mem = pod_requests(pod)
+        self.pods[uid] = (cpu, mem)
+        self.cpu += cpu
+        self.mem += mem
+
+    def remove(self, uid: str) -> None:
+        if uid in self.pods:
+            cpu, mem = self.pods.pop(uid)
+            self.cpu -= cpu
+            self.mem -= mem
 
     def requested(self) -> tuple[int, int]:
-        cpu = mem = 0
-        for pod in self.pods:
-            c, m = pod_requests(pod)
-            cpu += c
-            mem += m
-        return cpu, mem
+        return self.cpu, self.mem
 
     def allocatable(self) -> tuple[int, int, int]:
         alloc = (
@@ -113,7 +129,7 @@ def filter_node(pod: Object, info: NodeInfo) -> str | None:
         if labels.get(key) != value:
             return "node(s) didn't match Pod's node affinity/selector"
     cpu_alloc, mem_alloc, pods_alloc = info.allocatable()
-    if len(info.pods) + 1 > pods_alloc:
+    if info.pod_count + 1 > pods_alloc:
         return "Too many pods"
     cpu_used, mem_used = info.requested()
     cpu_req, mem_req = pod_requests(pod)
@@ -139,5 +155,5 @@ def score_node(pod: Object, info: NodeInfo) -> float:
     cpu_req, mem_req = pod_requests(pod)
     cpu_free = 1 - (cpu_used + cpu_req) / cpu_alloc if cpu_alloc else 0
     mem_free = 1 - (mem_used + mem_req) / mem_alloc if mem_alloc else 0
-    pods_free = 1 - (len(info.pods) + 1) / pods_alloc if pods_alloc else 0
+    pods_free = 1 - (info.pod_count + 1) / pods_alloc if pods_alloc else 0
     return (cpu_free + mem_free) * 50 + pods_free * 100

@@ -1,9 +1,9 @@
 """The scheduling loop: watch unscheduled pods and nodes, pick a node, bind.
 
-Placement decisions come from `predicates` (pure). This module owns the IO: informers, the
-work queue, the `pods/<name>/binding` call, the PodScheduled condition and events. Pods it
-has bound but not yet seen bound in its cache are "assumed" so two pods in quick succession
-are not both counted against free space that only one of them can have.
+Placement decisions come from `predicates` (pure), over the nodes of `cache` (kept current by the
+informers' events, with the pods it has bound but not yet seen bound "assumed" on their nodes).
+This module owns the IO: informers, the work queue, the `pods/<name>/binding` call, the
+PodScheduled condition and events.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from kubelite.informer import Informer
 from kubelite.objects import Object, is_terminating, key_of, now_rfc3339, split_key
 from kubelite.resources import NODES, PODS
 from kubelite.workqueue import WorkQueue, run_workers
+from scheduler.cache import SchedulerCache
 from scheduler.predicates import NodeInfo, failure_message, filter_node, score_node
 
 log = logging.getLogger(__name__)
@@ -60,15 +61,16 @@ class Scheduler:
         self.nodes = Informer(client, NODES)
         self.queue = WorkQueue()
         self.recorder = EventRecorder(client, SCHEDULER_NAME)
-        self.assumed: dict[str, tuple[str, Object]] = {}  # pod uid -> (node, pod)
+        self.cache = SchedulerCache()
         self.unschedulable: set[str] = set()
         self.pods.add_handler(self._on_pod)
         self.nodes.add_handler(self._on_node)
 
     def _on_pod(self, event_type: str, pod: Object, old: Object | None) -> None:
-        uid = pod.get("metadata", {}).get("uid")
-        if pod.get("spec", {}).get("nodeName") or event_type == "DELETED":
-            self.assumed.pop(uid, None)
+        if event_type == "DELETED":
+            self.cache.remove_pod(pod)
+        else:
+            self.cache.set_pod(pod)
         if event_type == "DELETED" or (
             old and old.get("spec", {}).get("nodeName") != pod["spec"].get("nodeName")
         ):
@@ -77,32 +79,22 @@ class Scheduler:
             self.queue.add(key_of(pod))
 
     def _on_node(self, event_type: str, node: Object, old: Object | None) -> None:
-        if event_type != "DELETED":
-            self._retry_unschedulable()
+        if event_type == "DELETED":
+            self.cache.remove_node(node["metadata"]["name"])
+            return
+        self.cache.set_node(node)
+        self._retry_unschedulable()
 
     def _retry_unschedulable(self) -> None:
         for key in list(self.unschedulable):
             self.queue.add(key)
 
-    def node_infos(self) -> list[NodeInfo]:
-        infos = {n["metadata"]["name"]: NodeInfo(n) for n in self.nodes.list()}
-        seen: set[str] = set()
-        for pod in self.pods.list():
-            node = pod.get("spec", {}).get("nodeName")
-            if node in infos and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
-                infos[node].pods.append(pod)
-                seen.add(pod["metadata"].get("uid"))
-        for uid, (node, pod) in self.assumed.items():
-            if node in infos and uid not in seen:
-                infos[node].pods.append(pod)
-        return list(infos.values())
-
     async def sync(self, key: str) -> None:
         pod = self.pods.get(key)
-        if pod is None or not wants_scheduling(pod) or pod["metadata"].get("uid") in self.assumed:
+        if pod is None or not wants_scheduling(pod) or pod["metadata"].get("uid") in self.cache.assumed:
             self.unschedulable.discard(key)
             return
-        infos = self.node_infos()
+        infos = self.cache.infos()
         node, reasons = choose_node(pod, infos, self.rng)
         if node is None:
             self.unschedulable.add(key)
@@ -116,14 +108,18 @@ class Scheduler:
             "metadata": {"name": name, "namespace": namespace, "uid": pod["metadata"].get("uid")},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
+        self.cache.assume(pod, node)  # counted on the node while the binding is in flight
         try:
             await self.client.post_subresource(PODS, name, "binding", binding, namespace)
         except ApiError as exc:
+            self.cache.forget(pod)
             if exc.not_found or exc.code == 409:
                 log.info("not binding %s: %s", key, exc)
                 return
             raise
-        self.assumed[pod["metadata"]["uid"]] = (node, pod)
+        except BaseException:
+            self.cache.forget(pod)
+            raise
         log.info("bound %s to %s", key, node)
         await self.recorder.record(
             pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node}"

@@ -68,3 +68,18 @@ def test_quantities_and_durations():
     assert parse_duration("40s") == 40 and parse_duration("1m30s") == 90 and parse_duration("500ms") == 0.5
     with pytest.raises(argparse.ArgumentTypeError):
         parse_duration("soon")
+
+
+def test_events_about_one_object_are_limited_to_a_burst_then_one_per_five_minutes():
+    from kubelite.events import SpamFilter
+
+    now = [0.0]
+    spam = SpamFilter(clock=lambda: now[0])
+    rs = {"kind": "ReplicaSet", "metadata": {"namespace": "default", "name": "web", "uid": "u1"}}
+    other = {"kind": "Pod", "metadata": {"namespace": "default", "name": "p", "uid": "u2"}}
+    assert [spam.allow(rs) for _ in range(30)] == [True] * 25 + [False] * 5
+    assert spam.allow(other), "another object has its own burst"
+    now[0] += 299
+    assert not spam.allow(rs)
+    now[0] += 2
+    assert spam.allow(rs) and not spam.allow(rs), "one more after five minutes"

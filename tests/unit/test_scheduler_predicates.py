@@ -66,8 +66,10 @@ def test_resources_and_pod_count_are_checked_against_allocatable():
     assert filter_node(pod(cpu="500m"), info) == "Insufficient cpu"
     assert filter_node(pod(cpu="400m"), info) is None
     assert filter_node(pod(memory="2Gi"), info) == "Insufficient memory"
-    info.pods.append(pod("b"))
+    info.add(pod("b"))
     assert filter_node(pod(), info) == "Too many pods"
+    info.remove("a")
+    assert info.requested() == (0, 0) and filter_node(pod(cpu="900m"), info) is None
 
 
 def test_failure_message_counts_reasons_like_kube_scheduler():
@@ -98,3 +100,39 @@ def test_only_pending_unbound_pods_for_the_default_scheduler_are_scheduled():
     deleting = pod()
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert not wants_scheduling(deleting)
+
+
+def test_the_cache_counts_bound_and_assumed_pods_on_their_nodes_once():
+    from scheduler.cache import SchedulerCache
+
+    cache = SchedulerCache()
+    cache.set_node(node("n1", cpu="1"))
+    cache.set_node(node("n2", cpu="1"))
+    bound = pod("a", cpu="600m", node_name="n1")
+    cache.set_pod(bound)
+    waiting = pod("b", cpu="300m")
+    cache.set_pod(waiting)  # not bound: counts nowhere
+    cache.assume(waiting, "n2")  # bound by the scheduler, not yet seen bound
+    cache.set_pod(waiting)  # the informer still shows it unbound: the assumption holds
+    by_name = {i.name: i for i in cache.infos()}
+    assert by_name["n1"].requested() == (600, 0) and by_name["n2"].requested() == (300, 0)
+    cache.set_pod({**waiting, "spec": {**waiting["spec"], "nodeName": "n2"}})  # seen bound: no double count
+    assert by_name["n2"].requested() == (300, 0) and cache.assumed == {}
+    cache.set_pod({**bound, "status": {"phase": "Succeeded"}})  # finished pods free their node
+    assert by_name["n1"].requested() == (0, 0)
+    cache.remove_pod(waiting)
+    assert by_name["n2"].pod_count == 0
+    failed = pod("c", cpu="100m")
+    cache.assume(failed, "n1")
+    cache.forget(failed)  # a binding that failed
+    assert by_name["n1"].pod_count == 0
+
+
+def test_pods_listed_before_their_node_count_once_the_node_arrives():
+    from scheduler.cache import SchedulerCache
+
+    cache = SchedulerCache()
+    cache.set_pod(pod("early", cpu="500m", node_name="late"))
+    cache.set_node(node("late"))
+    [info] = cache.infos()
+    assert info.requested() == (500, 0) and info.pod_count == 1
