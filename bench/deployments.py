@@ -109,9 +109,15 @@ def render(result: Result) -> str:
         lines.append(f"{name:52} {value:22} {target:10} {mark}")
     lines.append("")
     for phase in result.phases:
-        cpu = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(phase.cpu.items()))
         load = "/".join(f"{x:.2f}" for x in phase.loadavg)
-        lines.append(f"{phase.name}: {phase.seconds:.1f} s, load {load}; CPU: {cpu}")
+        line = f"{phase.name}: {phase.seconds:.1f} s, load {load}"
+        if phase.cpu:
+            line += "; CPU: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(phase.cpu.items()))
+        if phase.details.get("rss_mb"):
+            line += "; RSS: " + ", ".join(
+                f"{k} {v:.0f} MB" for k, v in sorted(phase.details["rss_mb"].items())
+            )
+        lines.append(line)
     return "\n".join(lines)
 
 
