@@ -10,6 +10,7 @@ import json
 import platform
 from typing import Any
 
+from apiserver import errors
 from apiserver.meta import JSONObject
 from apiserver.resources import ResourceDef, ResourceTable
 
@@ -178,3 +179,37 @@ def openapi_index(table: ResourceTable) -> JSONObject:
         key = openapi_path_key(group, version)
         paths[key] = {"serverRelativeURL": f"/openapi/v3/{key}?hash={document_hash(document)}"}
     return {"paths": paths}
+
+
+def document(table: ResourceTable, server_address: str, path: str) -> JSONObject | None:
+    """The discovery or OpenAPI document a GET of path asks for; None when path is not one (it may
+    name a resource); a 404 for a discovery path of something not served."""
+    if path == "/version":
+        return version_info()
+    if path == "/api":
+        return api_versions(server_address)
+    if path == "/apis":
+        return api_groups(table)
+    if path == "/openapi/v3":
+        return openapi_index(table)
+    parts = [p for p in path.split("/") if p]
+    found: JSONObject | None
+    if path.startswith("/openapi/v3/"):
+        rest = parts[2:]
+        if rest[:1] == ["api"] and len(rest) == 2:
+            found = openapi_document(table, "", rest[1])
+        elif rest[:1] == ["apis"] and len(rest) == 3:
+            found = openapi_document(table, rest[1], rest[2])
+        else:
+            found = None
+    elif len(parts) == 2 and parts[0] == "api":
+        found = resource_list(table, "", parts[1])
+    elif len(parts) == 2 and parts[0] == "apis":
+        found = api_group(table, parts[1])
+    elif len(parts) == 3 and parts[0] == "apis":
+        found = resource_list(table, parts[1], parts[2])
+    else:
+        return None
+    if found is None:
+        raise errors.not_found_path()
+    return found

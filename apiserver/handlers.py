@@ -9,17 +9,15 @@ app.py. Touches: HTTP requests and responses; the store only through the registr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import logging
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from apiserver import discovery, errors, tables
+from apiserver import discovery, errors, tables, watchstream
 from apiserver.errors import APIError, PatchError
 from apiserver.jsonpatch import json_patch, merge_patch
 from apiserver.meta import JSONObject, utcnow
@@ -35,15 +33,12 @@ from apiserver.registry import DeleteOptions, ListOptions, ListResult, Prepare, 
 from apiserver.request_info import RequestInfo, normalize_path, parse_resource_path
 from apiserver.resources import ResourceDef, ResourceTable
 from apiserver.strategicpatch import strategic_merge
-from apiserver.watch import WatchEvent, WatchEventType, watch
 from apiserver.watchcache import WatchCache
 from kubelite import knownfields
 from kubelite.selectors import SelectorError, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
 
-MIN_REQUEST_TIMEOUT = 1800  # seconds; watches without timeoutSeconds last 1x to 2x this
-BOOKMARK_INTERVAL = 60.0
 JSON_CONTENT_TYPE = "application/json"
 
 
@@ -140,7 +135,6 @@ class APIHandlers:
         return await self._resource(request, rd, info)
 
     async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse | None:
-        table = self.ctx.table
         if path in ("/healthz", "/livez"):
             return web.Response(text="ok", content_type="text/plain")
         if path == "/readyz":
@@ -153,37 +147,8 @@ class APIHandlers:
                     f"the server does not allow this method on the requested resource ({path})",
                 )
             return None
-        if path == "/version":
-            return json_response(discovery.version_info())
-        if path == "/api":
-            return json_response(discovery.api_versions(self.ctx.server_address))
-        if path == "/apis":
-            return json_response(discovery.api_groups(table))
-        if path == "/openapi/v3":
-            return json_response(discovery.openapi_index(table))
-        if path.startswith("/openapi/v3/"):
-            parts = path[len("/openapi/v3/") :].split("/")
-            if parts[0] == "api" and len(parts) == 2:
-                document = discovery.openapi_document(table, "", parts[1])
-            elif parts[0] == "apis" and len(parts) == 3:
-                document = discovery.openapi_document(table, parts[1], parts[2])
-            else:
-                document = None
-            if document is None:
-                raise errors.not_found_path()
-            return json_response(document)
-        parts = [p for p in path.split("/") if p]
-        if len(parts) == 2 and parts[0] == "api":
-            found = discovery.resource_list(table, "", parts[1])
-        elif len(parts) == 2 and parts[0] == "apis":
-            found = discovery.api_group(table, parts[1])
-        elif len(parts) == 3 and parts[0] == "apis":
-            found = discovery.resource_list(table, parts[1], parts[2])
-        else:
-            return None
-        if found is None:
-            raise errors.not_found_path()
-        return json_response(found)
+        document = discovery.document(self.ctx.table, self.ctx.server_address, path)
+        return None if document is None else json_response(document)
 
     async def _readyz(self) -> web.Response:
         if not self.ctx.ready.is_set():
@@ -349,120 +314,10 @@ class APIHandlers:
 
     async def _watch(self, request: web.Request, rd: ResourceDef, info: RequestInfo) -> web.StreamResponse:
         self._check_verb(rd, "watch")
-        options = self._list_options(request, rd, info)
-        output = choose_output(request.headers.get("Accept"))
-        timeout = _query_int(request, "timeoutSeconds")
-        if timeout is None or timeout <= 0:
-            timeout = int(MIN_REQUEST_TIMEOUT * (1 + random.random()))
-        bookmarks = _query_bool(request, "allowWatchBookmarks") and output is Output.OBJECT
-        send_initial = request.query.get("sendInitialEvents")
-        initial = None if send_initial is None else send_initial.lower() == "true"
-        include = request.query.get("includeObject", "Metadata")
-
-        queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue(maxsize=1000)
-
-        async def produce() -> None:
-            try:
-                async for event in watch(
-                    self.ctx.registry,
-                    rd,
-                    info.namespace or None,
-                    options,
-                    send_initial_events=initial,
-                    bookmarks=bookmarks,
-                    cache=self.ctx.watch_cache,
-                ):
-                    await queue.put(event)
-            finally:
-                await queue.put(None)
-
-        producer = asyncio.create_task(produce(), name=f"watch {rd.plural}")
-        stopping = asyncio.create_task(self.ctx.stopping.wait(), name="watch stop signal")
-        response = web.StreamResponse(status=200, headers={"Content-Type": JSON_CONTENT_TYPE})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        first_table = True
-        last_revision = 0
-        if options.resource_version not in ("", "0"):
-            with contextlib.suppress(ValueError):
-                last_revision = int(options.resource_version)
-        try:
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                getter = asyncio.ensure_future(queue.get())
-                done, _pending = await asyncio.wait(
-                    {getter, stopping},
-                    timeout=min(remaining, BOOKMARK_INTERVAL),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if getter not in done:
-                    getter.cancel()
-                    if stopping in done:
-                        break
-                    if bookmarks and last_revision:
-                        await self._send_event(
-                            response,
-                            rd,
-                            WatchEvent(WatchEventType.BOOKMARK, _bookmark_object(rd, last_revision)),
-                            output,
-                            include,
-                            False,
-                        )
-                    continue
-                event = getter.result()
-                if event is None:
-                    break
-                if event.revision:
-                    last_revision = max(last_revision, event.revision)
-                await self._send_event(response, rd, event, output, include, first_table)
-                if output is Output.TABLE and event.type is not WatchEventType.ERROR:
-                    first_table = False
-                if event.type is WatchEventType.ERROR:
-                    break
-        except ConnectionResetError:
-            log.debug("watch %s: client went away", rd.plural)
-            return response
-        finally:
-            producer.cancel()
-            stopping.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await producer
-            with contextlib.suppress(asyncio.CancelledError):
-                await stopping
-        with contextlib.suppress(ConnectionResetError):
-            await response.write_eof()
-        return response
-
-    async def _send_event(
-        self,
-        response: web.StreamResponse,
-        rd: ResourceDef,
-        event: WatchEvent,
-        output: Output,
-        include: str,
-        first: bool,
-    ) -> None:
-        if output is Output.OBJECT:
-            await response.write(event.encoded())
-            return
-        obj: Any = event.object
-        if event.type not in (WatchEventType.ERROR, WatchEventType.BOOKMARK):
-            if output is Output.TABLE:
-                obj = tables.table(
-                    rd.strategy.columns,
-                    [(rd.strategy.cells(event.object, utcnow()), event.object)],
-                    include_object=include,
-                    resource_version=str(event.object.get("metadata", {}).get("resourceVersion", "")),
-                    with_definitions=first,
-                )
-            elif output is Output.PARTIAL:
-                obj = tables.partial_metadata(event.object)
-        line = json.dumps({"type": str(event.type), "object": obj}, separators=(",", ":")) + "\n"
-        await response.write(line.encode())
+        return await watchstream.stream(
+            request, self.ctx.registry, self.ctx.watch_cache, self.ctx.stopping, rd, info.namespace or None,
+            self._list_options(request, rd, info), _query_int(request, "timeoutSeconds"),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ writes
 
@@ -623,10 +478,6 @@ class APIHandlers:
                 "items": result.items,
             }
         )
-
-
-def _bookmark_object(rd: ResourceDef, revision: int) -> JSONObject:
-    return {"kind": rd.kind, "apiVersion": rd.group_version, "metadata": {"resourceVersion": str(revision)}}
 
 
 def render_error(err: APIError) -> web.Response:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apiserver import deletion, errors
+from apiserver import claims, deletion, errors
+from apiserver.bodies import invalid_object, object_identity
 from apiserver.codec import (
     decode,
     decode_continue,
@@ -30,8 +30,7 @@ from apiserver.codec import (
     store_errors,
 )
 from apiserver.deletion import DeleteOptions
-from apiserver.errors import APIError, FieldError, invalid, invalid_error
-from apiserver.kinds.namespaces import PROTECTED as PROTECTED_NAMESPACES
+from apiserver.errors import APIError, invalid, invalid_error
 from apiserver.meta import JSONObject, generate_name, new_uid, rfc3339, utcnow
 from apiserver.resources import ResourceDef, ResourceTable
 from apiserver.storage import (
@@ -43,11 +42,8 @@ from apiserver.storage import (
     KeyValue,
     Put,
     StoreError,
-    TxnResult,
     Unchanged,
-    Write,
 )
-from apiserver.strategy import Allocation, Claim
 from apiserver.watchcache import WatchCache
 from kubelite import resources
 from kubelite.selectors import FieldSelector, LabelSelector
@@ -120,98 +116,6 @@ class Registry:
         return kv, False
 
     # ------------------------------------------------------------------ helpers
-
-    def _object_identity(self, rd: ResourceDef, body: Any, namespace: str | None) -> JSONObject:
-        """Check kind/apiVersion/namespace of a request body and fill what is missing."""
-        if not isinstance(body, dict):
-            raise errors.bad_request(f"the body of the request must be a JSON object describing a {rd.kind}")
-        kind = body.get("kind")
-        if kind and kind != rd.kind:
-            raise errors.bad_request(
-                f'{kind} in version "{rd.version}" cannot be handled as a {rd.kind}: '
-                f'no kind "{kind}" is registered for version "{rd.group_version}"'
-            )
-        api_version = body.get("apiVersion")
-        if api_version and api_version != rd.group_version:
-            raise errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version "
-                f"({rd.group_version})"
-            )
-        # apiVersion, kind and metadata first, as the real server writes them.
-        obj = {"apiVersion": rd.group_version, "kind": rd.kind, "metadata": None, **copy.deepcopy(body)}
-        obj["kind"] = rd.kind
-        obj["apiVersion"] = rd.group_version
-        meta = obj.get("metadata")
-        if meta is None:
-            meta = obj["metadata"] = {}
-        if not isinstance(meta, dict):
-            raise errors.bad_request("metadata must be an object")
-        for key in ("creationTimestamp", "deletionTimestamp"):
-            if key in meta and meta[key] is None:
-                del meta[key]
-        for key in ("labels", "annotations", "finalizers", "ownerReferences"):  # omitempty in Go
-            if key in meta and not meta[key]:
-                del meta[key]
-        if rd.namespaced:
-            body_ns = meta.get("namespace")
-            if body_ns and namespace and body_ns != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            meta["namespace"] = namespace or body_ns or ""
-        else:
-            meta.pop("namespace", None)
-        return obj
-
-    def _invalid(self, rd: ResourceDef, obj: JSONObject, errs: list[FieldError]) -> APIError:
-        name = (
-            (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get("generateName") or ""
-        )
-        return invalid_error(rd.group, rd.kind, name, errs)
-
-    async def _taken(self, prefix: str) -> set[str]:
-        page = await self.store.list(prefix, keys_only=True)
-        return {kv.key for kv in page.items}
-
-    async def _allocate(self, rd: ResourceDef, obj: JSONObject, old: JSONObject | None) -> Allocation:
-        allocation = await rd.strategy.allocate(obj, old, self._taken)
-        if allocation.errors:
-            raise self._invalid(rd, obj, allocation.errors)
-        return allocation
-
-    def _claim_writes(
-        self, rd: ResourceDef, obj: JSONObject | None, old: JSONObject | None
-    ) -> tuple[list[Guard], list[Write], dict[str, Claim]]:
-        new_claims = {c.key: c for c in rd.strategy.claims(obj)} if obj is not None else {}
-        old_claims = {c.key: c for c in rd.strategy.claims(old)} if old is not None else {}
-        meta = (obj or old or {}).get("metadata") or {}
-        owner = json.dumps(
-            {"resource": rd.plural, "namespace": meta.get("namespace", ""), "name": meta.get("name", "")}
-        )
-        guards: list[Guard] = []
-        writes: list[Write] = []
-        added = {k: c for k, c in new_claims.items() if k not in old_claims}
-        for key in added:
-            guards.append(Absent(key))
-            writes.append(Put(key, owner.encode()))
-        for key in old_claims:
-            if key not in new_claims:
-                writes.append(Delete(key))
-        return guards, writes, added
-
-    def _claim_conflict(
-        self,
-        rd: ResourceDef,
-        obj: JSONObject,
-        result: TxnResult,
-        added: dict[str, Claim],
-        automatic: set[str],
-    ) -> None:
-        """After a failed Txn: 422 for a user-chosen value someone holds; return to retry otherwise."""
-        taken = [c for k, c in added.items() if result.current.get(k) is not None]
-        user_taken = [c for c in taken if c.key not in automatic]
-        if user_taken:
-            raise self._invalid(rd, obj, [invalid(c.field, c.value, c.taken_detail) for c in user_taken])
 
     async def _namespace_guard(self, rd: ResourceDef, obj: JSONObject, guess: bool) -> Guard | None:
         if not rd.namespaced:
@@ -311,12 +215,12 @@ class Registry:
         strategy.prepare_for_create(obj)
         errs = strategy.validate(obj)
         if errs:
-            raise self._invalid(rd, obj, errs)
+            raise invalid_object(rd, obj, errs)
 
     async def create(
         self, rd: ResourceDef, namespace: str | None, body: Any, dry_run: bool = False
     ) -> JSONObject:
-        template = self._object_identity(rd, body, namespace)
+        template = object_identity(rd, body, namespace)
         self._prepare_new(rd, template)
         try:
             return await self._create(rd, template, dry_run)
@@ -337,9 +241,9 @@ class Registry:
             ns_guard = await self._namespace_guard(rd, obj, guess=attempt == 0)
             if ns_guard is not None:
                 guards.append(ns_guard)
-            allocation = await self._allocate(rd, obj, None)
+            allocation = await claims.allocate(self.store, rd, obj, None)
             key = rd.key(meta.get("namespace", ""), meta["name"])
-            claim_guards, claim_writes, added = self._claim_writes(rd, obj, None)
+            claim_guards, claim_writes, added = claims.writes(rd, obj, None)
             if dry_run:
                 return obj
             result = await self.store.txn(
@@ -352,7 +256,7 @@ class Registry:
                 if template["metadata"].get("name"):
                     raise errors.already_exists(rd.group_resource, meta["name"])
                 continue  # a generated name collided: pick another
-            self._claim_conflict(rd, obj, result, added, allocation.automatic)
+            claims.conflict(rd, obj, result, added, allocation.automatic)
         raise errors.APIError(
             500,
             errors.Reason.INTERNAL_ERROR,
@@ -370,7 +274,7 @@ class Registry:
         old_meta = old.get("metadata") or {}
         uid = new_meta.get("uid")
         if uid and uid != old_meta.get("uid"):  # a uid in the body is a precondition
-            raise self._invalid(rd, new, [invalid("metadata.uid", uid, "field is immutable")])
+            raise invalid_object(rd, new, [invalid("metadata.uid", uid, "field is immutable")])
         for key in (*SERVER_META, "name", "namespace"):
             if key in old_meta:
                 new_meta[key] = old_meta[key]
@@ -384,7 +288,7 @@ class Registry:
             new_meta["generation"] = int(old_meta.get("generation") or 1) + 1
         errs = strategy.validate_update(new, old) if validate else []
         if errs:
-            raise self._invalid(rd, new, errs)
+            raise invalid_object(rd, new, errs)
         return new
 
     def _should_delete(self, rd: ResourceDef, obj: JSONObject) -> bool:
@@ -401,11 +305,11 @@ class Registry:
         self, rd: ResourceDef, kv: KeyValue, old: JSONObject, new: JSONObject, dry_run: bool
     ) -> JSONObject | None:
         """Store `new` over `old` (read at kv.mod_revision): the stored object, or None on a race."""
-        allocation = await self._allocate(rd, new, old)
+        allocation = await claims.allocate(self.store, rd, new, old)
         if self._should_delete(rd, new):
             if dry_run:
                 return new
-            _g, claim_writes, _a = self._claim_writes(rd, None, old)
+            _g, claim_writes, _a = claims.writes(rd, None, old)
             result = await self.store.txn(
                 [Unchanged(kv.key, kv.mod_revision)], [Delete(kv.key), *claim_writes]
             )
@@ -414,7 +318,7 @@ class Registry:
             return old  # nothing changed: no write, no new resourceVersion
         if dry_run:
             return new
-        guards, writes, added = self._claim_writes(rd, new, old)
+        guards, writes, added = claims.writes(rd, new, old)
         result = await self.store.txn(
             [Unchanged(kv.key, kv.mod_revision), *guards], [Put(kv.key, encode(new)), *writes]
         )
@@ -423,7 +327,7 @@ class Registry:
             return new
         current = result.current.get(kv.key)
         if current is not None and current.mod_revision == kv.mod_revision:
-            self._claim_conflict(rd, new, result, added, allocation.automatic)
+            claims.conflict(rd, new, result, added, allocation.automatic)
         return None
 
     async def guaranteed_update(
@@ -469,7 +373,7 @@ class Registry:
 
     def identified(self, rd: ResourceDef, body: Any, namespace: str, name: str) -> JSONObject:
         """A PUT body checked against the URL: the object to store under that name."""
-        obj = self._object_identity(rd, body, namespace)
+        obj = object_identity(rd, body, namespace)
         body_name = obj["metadata"].get("name")
         if body_name and body_name != name:
             raise errors.bad_request(
@@ -514,7 +418,7 @@ class Registry:
 
         def patched(current: JSONObject) -> JSONObject:
             stored_rv = (current.get("metadata") or {}).get("resourceVersion")
-            out = self._object_identity(rd, apply(current), namespace or None)
+            out = object_identity(rd, apply(current), namespace or None)
             if out["metadata"].get("name") != name:
                 raise errors.bad_request(
                     f"the name of the object ({out['metadata'].get('name')}) does not match "
@@ -564,8 +468,9 @@ class Registry:
                         "Precondition failed: ResourceVersion in precondition: "
                         f"{options.resource_version}, ResourceVersion in object meta: {kv.mod_revision}",
                     )
-                if rd.kind == "Namespace" and name in PROTECTED_NAMESPACES:
-                    raise errors.forbidden_error(rd.group_resource, name, "this namespace may not be deleted")
+                why = rd.strategy.deletion_forbidden(name)
+                if why:
+                    raise errors.forbidden_error(rd.group_resource, name, why)
                 grace = rd.strategy.grace_period(obj, options.grace_period_seconds)
                 current = list(meta.get("finalizers") or [])
                 policy = deletion.cascade(options, current, rd.strategy.default_gc_policy)
@@ -574,7 +479,7 @@ class Registry:
                 if grace == 0 and not held:
                     if options.dry_run:
                         return DeleteResult(obj, True)
-                    _g, claim_writes, _a = self._claim_writes(rd, None, obj)
+                    _g, claim_writes, _a = claims.writes(rd, None, obj)
                     result = await self.store.txn(
                         [Unchanged(kv.key, kv.mod_revision)], [Delete(kv.key), *claim_writes]
                     )

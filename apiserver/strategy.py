@@ -114,6 +114,10 @@ class Strategy:
         """Seconds of graceful deletion; 0 deletes at once (all kinds but pods)."""
         return 0
 
+    def deletion_forbidden(self, name: str) -> str | None:
+        """Why an object of this name may never be deleted (the default namespaces), if so."""
+        return None
+
     def blocks_deletion(self, obj: JSONObject) -> bool:
         """Besides metadata.finalizers, does anything keep a deleted object (namespace spec.finalizers)?"""
         return False

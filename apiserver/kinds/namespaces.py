@@ -58,6 +58,9 @@ class NamespaceStrategy(Strategy):
         new.update(old)
         new["spec"] = {**(old.get("spec") or {}), "finalizers": list(finalizers)}
 
+    def deletion_forbidden(self, name: str) -> str | None:
+        return "this namespace may not be deleted" if name in PROTECTED else None
+
     def blocks_deletion(self, obj: JSONObject) -> bool:
         return bool((obj.get("spec") or {}).get("finalizers"))
 
