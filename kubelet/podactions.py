@@ -118,7 +118,8 @@ def compute_pod_actions(
             latest = state.latest(c["name"])
             if policy == "OnFailure" and latest is not None and _succeeded(latest):
                 continue
-            actions.start.append(ContainerToStart(c["name"], (_attempt(latest) + 1) if latest else 0))
+            attempt_next = (_attempt(latest) + 1) if latest else _attempt_after_loss(pod, c["name"])
+            actions.start.append(ContainerToStart(c["name"], attempt_next))
         if actions.start:
             actions.create_sandbox = True
             actions.sandbox_attempt = attempt
@@ -129,7 +130,7 @@ def compute_pod_actions(
         name = c["name"]
         latest = state.latest(name)
         if latest is None:
-            actions.start.append(ContainerToStart(name, 0))
+            actions.start.append(ContainerToStart(name, _attempt_after_loss(pod, name)))
             continue
         ident = latest.identity
         if latest.state is ContainerState.RUNNING:
@@ -156,6 +157,16 @@ def compute_pod_actions(
         backoff.next(key, event_time, now)
         actions.start.append(ContainerToStart(name, _attempt(latest) + 1))
     return actions
+
+
+def _attempt_after_loss(pod: Object, name: str) -> int:
+    """The attempt of a container the runtime has no trace of. If it ran before (its status was
+    reported with a container id) it was removed behind the kubelet's back (`docker rm -f`): the
+    new one is a restart, as Kubernetes' kubelet counts it from the container's log directory."""
+    for cs in pod.get("status", {}).get("containerStatuses") or []:
+        if cs.get("name") == name and cs.get("containerID"):
+            return int(cs.get("restartCount") or 0) + 1
+    return 0
 
 
 def _attempt(c: RuntimeContainer) -> int:

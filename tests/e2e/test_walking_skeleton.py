@@ -6,6 +6,7 @@ every node from the host. Then delete, and check that the cluster leaves nothing
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -112,6 +113,60 @@ def test_kubectl_logs_reads_the_container_log_through_the_kubelet(cluster, tmp_p
         assert "container nope is not valid for pod talker" in wrong.stderr, wrong.stderr
     finally:
         kubectl.run("delete", "pod", "talker", "--wait=false")
+
+
+def test_a_bad_image_stalls_a_rollout_within_max_unavailable_until_its_progress_deadline(cluster, tmp_path):
+    """On real Docker nodes: an image that cannot be pulled never becomes available, so the rollout
+    stops at maxUnavailable with the old pods serving, and ends in ProgressDeadlineExceeded."""
+    kubectl = Kubectl(cluster.server, tmp_path)
+    kubectl.run("create", "deployment", "stuck", "--image=kubelite/whoami:1.0", "--replicas=4")
+    kubectl.run("patch", "deployment", "stuck", "-p", '{"spec":{"progressDeadlineSeconds":15}}')
+    kubectl.run("rollout", "status", "deployment/stuck", "--timeout=120s", timeout=150)
+    try:
+        kubectl.run("set", "image", "deployment/stuck", "whoami=kubelite/no-such-image:1.0")
+        failed = kubectl.run(
+            "rollout", "status", "deployment/stuck", "--timeout=120s", check=False, timeout=150
+        )
+        assert failed.returncode != 0
+        assert 'error: deployment "stuck" exceeded its progress deadline' in failed.stderr, failed.stderr
+        d = json.loads(kubectl.run("get", "deployment", "stuck", "-o", "json").stdout)
+        progressing = next(c for c in d["status"]["conditions"] if c["type"] == "Progressing")
+        assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
+        assert d["status"].get("availableReplicas") == 3, (
+            "4 replicas, 25% unavailable at most: 3 stay available"
+        )
+        pods = json.loads(kubectl.run("get", "pods", "-l", "app=stuck", "-o", "json").stdout)["items"]
+        waiting = {
+            cs["state"].get("waiting", {}).get("reason")
+            for p in pods
+            for cs in p["status"].get("containerStatuses") or []
+            if p["spec"]["containers"][0]["image"] == "kubelite/no-such-image:1.0"
+        }
+        assert waiting & {"ErrImagePull", "ImagePullBackOff"}, waiting
+    finally:
+        kubectl.run("delete", "deployment", "stuck")
+
+
+def test_a_container_removed_behind_the_kubelets_back_is_replaced(cluster, tmp_path, docker_client):
+    kubectl = Kubectl(cluster.server, tmp_path)
+    kubectl.run("create", "deployment", "healed", "--image=kubelite/whoami:1.0", "--replicas=1")
+    try:
+        kubectl.run("rollout", "status", "deployment/healed", "--timeout=120s", timeout=150)
+        [pod] = json.loads(kubectl.run("get", "pods", "-l", "app=healed", "-o", "json").stdout)["items"]
+        labels = [f"io.kubernetes.pod.name={pod['metadata']['name']}", "io.kubernetes.container.name=whoami"]
+        filters = {"label": [f"{CLUSTER_LABEL}={cluster.name}", *labels]}
+        [container] = docker_client.containers.list(filters=filters)
+        container.remove(force=True)  # docker rm -f
+
+        def restarted() -> bool:
+            current = json.loads(kubectl.run("get", "pod", pod["metadata"]["name"], "-o", "json").stdout)
+            [status] = current["status"].get("containerStatuses") or [{}]
+            return status.get("restartCount", 0) >= 1 and status.get("ready") is True
+
+        wait_until(restarted, "the kubelet to start the container again", timeout=60)
+        assert docker_client.containers.list(filters=filters), "a new container runs"
+    finally:
+        kubectl.run("delete", "deployment", "healed")
 
 
 # Keep this test last in the file: it takes the module's cluster down itself.

@@ -161,3 +161,12 @@ def test_container_not_in_spec_is_killed():
     stray = ctr(pod, "old", spec={"name": "old", "image": "x"})
     a = plan(pod, [ctr(pod, lbl.SANDBOX), ctr(pod, "app"), stray])
     assert "old-0" in a.kill
+
+
+def test_a_container_removed_behind_the_kubelets_back_restarts_as_the_next_attempt():
+    reported = {"containerStatuses": [{"name": "app", "containerID": "docker://app-2", "restartCount": 2}]}
+    pod = make_pod(status=reported)
+    sandbox = ctr(pod, lbl.SANDBOX)
+    assert plan(pod, [sandbox]).start == [ContainerToStart("app", 3)], "docker rm -f counts as a restart"
+    never_ran = make_pod(status={"containerStatuses": [{"name": "app", "restartCount": 0}]})
+    assert plan(never_ran, [ctr(never_ran, lbl.SANDBOX)]).start == [ContainerToStart("app", 0)]
