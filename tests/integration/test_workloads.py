@@ -317,3 +317,35 @@ def test_a_controller_manager_killed_mid_rollout_resumes_without_losing_or_dupli
     replicasets = cluster.json("rs", "-l", f"app={name}")["items"]
     assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, replicas]
     cluster.kubectl.run("delete", "deployment", name)
+
+
+def test_kubectl_describe_and_drain(cluster):
+    cluster.apply(deployment("drained", 3))
+    cluster.rollout_status("drained")
+    described = cluster.kubectl.run("describe", "deployment", "drained").stdout
+    expected = (
+        "3 desired | 3 updated | 3 total | 3 available | 0 unavailable",
+        "StrategyType:           RollingUpdate",
+        "RollingUpdateStrategy:  25% max unavailable, 25% max surge",
+        "NewReplicaSet:",
+        "ScalingReplicaSet",
+    )
+    for line in expected:
+        assert line in described, described
+    node = cluster.live_pods("app=drained")[0]["spec"]["nodeName"]
+    on_node = {
+        p["metadata"]["name"] for p in cluster.live_pods("app=drained") if p["spec"]["nodeName"] == node
+    }
+    drained = cluster.kubectl.run("drain", node, "--ignore-daemonsets", "--timeout=60s", timeout=90)
+    assert f"node/{node} drained" in drained.stdout, drained.stdout + drained.stderr
+    for name in on_node:
+        assert f"pod/{name} evicted" in drained.stdout, drained.stdout
+    try:
+        assert cluster.json("node", node)["spec"].get("unschedulable") is True
+        wait_until(lambda: len(cluster.live_pods("app=drained")) == 3, "replacements for the evicted pods")
+        assert all(p["spec"].get("nodeName") != node for p in cluster.live_pods("app=drained")), (
+            "none on the drained node"
+        )
+    finally:
+        cluster.kubectl.run("uncordon", node)
+        cluster.kubectl.run("delete", "deployment", "drained")
