@@ -55,17 +55,21 @@ def hollow_config(args: argparse.Namespace, index: int) -> KubeletConfig:
 
 
 async def main(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    client = process.client_from_flags(args, "kubelet/hollow")
+    # One client (one connection pool) per node, as separate kubelets have: a shared pool would be
+    # filled by the nodes' long-lived pod watches and starve every other request.
+    clients = []
     kubelets = []
     for i in range(args.nodes):
         config = hollow_config(args, i)
+        client = process.client_from_flags(args, f"kubelet/{config.node_name}")
+        clients.append(client)
         runtime = FakeRuntime(node=config.node_name, cluster=config.cluster, all_images_present=True)
         kubelets.append(Kubelet(config, client, runtime))
     log.info("starting %d hollow nodes", len(kubelets))
     try:
         await process.run_until_stopped(stop, *(k.run() for k in kubelets))
     finally:
-        await client.close()
+        await asyncio.gather(*(c.close() for c in clients))
     log.info("hollow nodes stopped")
 
 
