@@ -8,6 +8,7 @@ caller retry a value the server picked. Touches the store only to list taken key
 
 from __future__ import annotations
 
+import functools
 import json
 
 from apiserver.bodies import invalid_object
@@ -25,11 +26,7 @@ async def taken(store: EtcdStore, prefix: str) -> set[str]:
 
 async def allocate(store: EtcdStore, rd: ResourceDef, obj: JSONObject, old: JSONObject | None) -> Allocation:
     """Server-picked values assigned, user-chosen ones checked; 422 for a bad one."""
-
-    async def lookup(prefix: str) -> set[str]:
-        return await taken(store, prefix)
-
-    allocation = await rd.strategy.allocate(obj, old, lookup)
+    allocation = await rd.strategy.allocate(obj, old, functools.partial(taken, store))
     if allocation.errors:
         raise invalid_object(rd, obj, allocation.errors)
     return allocation

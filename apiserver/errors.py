@@ -227,6 +227,16 @@ def method_not_allowed(verb: str, what: str) -> APIError:
     return APIError(405, Reason.METHOD_NOT_ALLOWED, f"{verb} is not supported on resources of kind {what!r}")
 
 
+def method_not_supported(path: str = "") -> APIError:
+    """405 for a verb a resource (or, with `path`, a discovery document) does not serve."""
+    where = f" ({path})" if path else ""
+    return APIError(
+        405,
+        Reason.METHOD_NOT_ALLOWED,
+        f"the server does not allow this method on the requested resource{where}",
+    )
+
+
 def not_found_path() -> APIError:
     """What the real server answers for a path it does not serve."""
     return APIError(404, Reason.NOT_FOUND, "the server could not find the requested resource", {})

@@ -22,6 +22,7 @@ from apiserver.errors import APIError, PatchError
 from apiserver.jsonpatch import json_patch, merge_patch
 from apiserver.meta import JSONObject, utcnow
 from apiserver.negotiation import (
+    JSON_CONTENT_TYPE,
     TABLE_CONTENT_TYPE,
     Output,
     PatchType,
@@ -38,8 +39,6 @@ from kubelite import knownfields
 from kubelite.selectors import SelectorError, parse_field_selector, parse_label_selector
 
 log = logging.getLogger(__name__)
-
-JSON_CONTENT_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -141,11 +140,7 @@ class APIHandlers:
             return await self._readyz()
         if request.method != "GET":
             if path in ("/version", "/api", "/apis", "/openapi/v3") or path.startswith("/openapi"):
-                raise errors.APIError(
-                    405,
-                    errors.Reason.METHOD_NOT_ALLOWED,
-                    f"the server does not allow this method on the requested resource ({path})",
-                )
+                raise errors.method_not_supported(path)
             return None
         document = discovery.document(self.ctx.table, self.ctx.server_address, path)
         return None if document is None else json_response(document)
@@ -186,10 +181,10 @@ class APIHandlers:
             return await self._create(request, rd, info)
         if method == "PUT" and info.name:
             self._check_verb(rd, "update")
-            return await self.update(request, rd, info, prepare=rd.strategy.prepare_for_update)
+            return await self.update(request, rd, info)
         if method == "PATCH" and info.name:
             self._check_verb(rd, "patch")
-            return await self.patch(request, rd, info, prepare=rd.strategy.prepare_for_update)
+            return await self.patch(request, rd, info)
         if method == "DELETE" and info.name:
             self._check_verb(rd, "delete")
             return await self._delete(request, rd, info)
@@ -200,11 +195,7 @@ class APIHandlers:
 
     def _check_verb(self, rd: ResourceDef, verb: str) -> None:
         if verb not in rd.verbs:
-            raise errors.APIError(
-                405,
-                errors.Reason.METHOD_NOT_ALLOWED,
-                "the server does not allow this method on the requested resource",
-            )
+            raise errors.method_not_supported()
 
     def respond(self, data: Any, status: int = 200) -> web.Response:
         """JSON that is not an object of the resource (a Scale, a Status)."""
@@ -325,9 +316,7 @@ class APIHandlers:
         raw = await request.read()
         return decode_body(raw, request.headers.get("Content-Type"))
 
-    def _field_validation(
-        self, request: web.Request, rd: ResourceDef, body: Any, kind: str | None = None
-    ) -> dict[str, str]:
+    def _field_validation(self, request: web.Request, rd: ResourceDef, body: Any) -> dict[str, str]:
         """Fields the kind does not declare, anywhere in the body (patch directives aside): dropped,
         as Kubernetes' decoder drops them; Strict -> 400 naming them, Warn (the default) ->
         a Warning header kubectl prints, Ignore -> nothing."""
@@ -337,15 +326,14 @@ class APIHandlers:
                 f'fieldValidation parameter unsupported: "{mode}"; '
                 'supported values: "Ignore", "Warn", "Strict"'
             )
-        kind = kind or rd.kind
-        unknown = [p for p in knownfields.unknown_fields(kind, body) if "$" not in p]
+        unknown = [p for p in knownfields.unknown_fields(rd.kind, body) if "$" not in p]
         for path in unknown:
             knownfields.drop(body, path)
         if not unknown:
             return {}
         if mode == "Strict":
             detail = ", ".join(f'unknown field "{p}"' for p in unknown)
-            prefix = f'{kind} in version "{rd.version}" cannot be handled as a {kind}'
+            prefix = f'{rd.kind} in version "{rd.version}" cannot be handled as a {rd.kind}'
             raise errors.bad_request(f"{prefix}: strict decoding error: {detail}")
         if mode == "Warn":
             return {"Warning": ", ".join(f'299 - "unknown field \\"{p}\\""' for p in unknown)}
@@ -362,20 +350,14 @@ class APIHandlers:
         return response
 
     async def update(
-        self, request: web.Request, rd: ResourceDef, info: RequestInfo, *, prepare: Prepare
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, *, prepare: Prepare | None = None
     ) -> web.Response:
-        """PUT of the object (prepare: the main strategy) or of a subresource that writes part of it."""
+        """PUT of the object, or with `prepare` of a subresource that writes part of it."""
         body = await self.read_body(request)
         headers = self._field_validation(request, rd, body)
-        namespace = self._namespace(rd, info)
-        if prepare == rd.strategy.prepare_for_update:
-            obj, created = await self.ctx.registry.update(rd, namespace, info.name, body, _dry_run(request))
-        else:
-            wanted = self.ctx.registry.identified(rd, body, namespace, info.name)
-            obj, created = await self.ctx.registry.guaranteed_update(
-                rd, namespace, info.name, lambda _current: copy.deepcopy(wanted), prepare=prepare,
-                dry_run=_dry_run(request),
-            )  # fmt: skip
+        obj, created = await self.ctx.registry.update(
+            rd, self._namespace(rd, info), info.name, body, _dry_run(request), prepare=prepare
+        )
         response = self._render_one(request, rd, obj, 201 if created else 200)
         response.headers.update(headers)
         return response
@@ -401,11 +383,12 @@ class APIHandlers:
         return Patch(kind, document, schema, headers)
 
     async def patch(
-        self, request: web.Request, rd: ResourceDef, info: RequestInfo, *, prepare: Prepare
+        self, request: web.Request, rd: ResourceDef, info: RequestInfo, *, prepare: Prepare | None = None
     ) -> web.Response:
+        """PATCH of the object (server-side apply may create it), or with `prepare` of a subresource."""
         patch = await self.patch_function(request, rd.strategy.patch_schema, rd)
         create_from = None
-        if patch.kind is PatchType.APPLY and prepare == rd.strategy.prepare_for_update:
+        if patch.kind is PatchType.APPLY and prepare is None:
             applied = copy.deepcopy(patch.document)
 
             def create_from() -> JSONObject:

@@ -20,6 +20,7 @@ import yaml
 from apiserver import errors, protobuf
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+JSON_CONTENT_TYPE = "application/json"
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 PROTOBUF_HINT = (
     'send JSON instead, for example "kubectl create <kind> ... --dry-run=client -o yaml | kubectl apply -f -"'

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 from typing import Any
 
 from kubelite import schema
@@ -43,7 +44,7 @@ def decode_envelope(body: bytes) -> dict[str, Any]:
 
 def decode_message(data: bytes, type_name: str) -> dict[str, Any]:
     """One message of the schema as JSON data; zero values of non-pointer fields are dropped."""
-    by_number = {f.number: f for f in schema.fields_of(type_name) if f.number is not None}
+    by_number, keep = _numbered(type_name)
     out: dict[str, Any] = {}
     for number, _wire_type, value in _fields(data):
         field = by_number.get(number)
@@ -61,8 +62,15 @@ def decode_message(data: bytes, type_name: str) -> dict[str, Any]:
             out.setdefault(field.name, []).append(_convert(value, field.type))
         else:
             out[field.name] = _convert(value, field.type)
-    keep = {f.name for f in schema.fields_of(type_name) if f.keep_zero}
     return {k: v for k, v in out.items() if not _is_zero(v) or k in keep}
+
+
+@functools.cache
+def _numbered(type_name: str) -> tuple[dict[int, schema.Field], frozenset[str]]:
+    """A type's fields by protobuf number, and the names whose zero values are kept."""
+    fields = schema.fields_of(type_name)
+    by_number = {f.number: f for f in fields if f.number is not None}
+    return by_number, frozenset(f.name for f in fields if f.keep_zero)
 
 
 def _is_zero(value: Any) -> bool:

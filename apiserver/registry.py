@@ -301,6 +301,12 @@ class Registry:
             and not rd.strategy.blocks_deletion(obj)
         )
 
+    async def _remove(self, rd: ResourceDef, kv: KeyValue, obj: JSONObject) -> bool:
+        """Delete the object read at kv.mod_revision and release its claims; False on a race."""
+        _g, claim_writes, _a = claims.writes(rd, None, obj)
+        result = await self.store.txn([Unchanged(kv.key, kv.mod_revision)], [Delete(kv.key), *claim_writes])
+        return result.succeeded
+
     async def _write_update(
         self, rd: ResourceDef, kv: KeyValue, old: JSONObject, new: JSONObject, dry_run: bool
     ) -> JSONObject | None:
@@ -309,11 +315,7 @@ class Registry:
         if self._should_delete(rd, new):
             if dry_run:
                 return new
-            _g, claim_writes, _a = claims.writes(rd, None, old)
-            result = await self.store.txn(
-                [Unchanged(kv.key, kv.mod_revision)], [Delete(kv.key), *claim_writes]
-            )
-            return new if result.succeeded else None
+            return new if await self._remove(rd, kv, old) else None
         if encode(new) == encode(old):
             return old  # nothing changed: no write, no new resourceVersion
         if dry_run:
@@ -383,12 +385,20 @@ class Registry:
         return obj
 
     async def update(
-        self, rd: ResourceDef, namespace: str, name: str, body: Any, dry_run: bool = False
+        self,
+        rd: ResourceDef,
+        namespace: str,
+        name: str,
+        body: Any,
+        dry_run: bool = False,
+        *,
+        prepare: Prepare | None = None,
     ) -> tuple[JSONObject, bool]:
-        """PUT of the main resource. Returns (object, created)."""
+        """PUT of the main resource, or with `prepare` of a subresource that writes part of it
+        (which never creates). Returns (object, created)."""
         obj = self.identified(rd, body, namespace, name)
         create_missing = None
-        if rd.strategy.allow_create_on_update:
+        if prepare is None and rd.strategy.allow_create_on_update:
 
             async def create_missing() -> JSONObject:
                 if obj["metadata"].get("resourceVersion"):
@@ -398,7 +408,7 @@ class Registry:
 
         return await self.guaranteed_update(
             rd, namespace, name, lambda _current: copy.deepcopy(obj),
-            prepare=rd.strategy.prepare_for_update, dry_run=dry_run, create_missing=create_missing,
+            prepare=prepare or rd.strategy.prepare_for_update, dry_run=dry_run, create_missing=create_missing,
         )  # fmt: skip
 
     async def patch(
@@ -479,11 +489,7 @@ class Registry:
                 if grace == 0 and not held:
                     if options.dry_run:
                         return DeleteResult(obj, True)
-                    _g, claim_writes, _a = claims.writes(rd, None, obj)
-                    result = await self.store.txn(
-                        [Unchanged(kv.key, kv.mod_revision)], [Delete(kv.key), *claim_writes]
-                    )
-                    if result.succeeded:
+                    if await self._remove(rd, kv, obj):
                         return DeleteResult(obj, True)
                     continue
                 pending = deletion.begin_deletion(
@@ -522,8 +528,7 @@ class Registry:
 
     async def ensure_namespace(self, name: str) -> bool:
         """Create a namespace if missing (bootstrap); True if it exists afterwards."""
-        rd = self.table.lookup("", "v1", "namespaces")
-        assert rd is not None
+        rd = self.table.of(resources.NAMESPACES)
         try:
             await self.create(rd, None, {"metadata": {"name": name}})
         except APIError as err:

@@ -34,14 +34,6 @@ class SubresourceHandler(Protocol):
     ) -> web.StreamResponse: ...
 
 
-def not_allowed() -> errors.APIError:
-    return errors.APIError(
-        405,
-        errors.Reason.METHOD_NOT_ALLOWED,
-        "the server does not allow this method on the requested resource",
-    )
-
-
 class StatusHandler:
     """`<kind>/status`: GET the object; PUT and PATCH change its status and nothing else."""
 
@@ -55,7 +47,7 @@ class StatusHandler:
             return await api.update(request, rd, info, prepare=prepare)
         if request.method == "PATCH":
             return await api.patch(request, rd, info, prepare=prepare)
-        raise not_allowed()
+        raise errors.method_not_supported()
 
 
 class FinalizeHandler:
@@ -66,7 +58,7 @@ class FinalizeHandler:
     ) -> web.StreamResponse:
         finalize = getattr(rd.strategy, "prepare_for_finalize", None)
         if request.method != "PUT" or finalize is None:
-            raise not_allowed()
+            raise errors.method_not_supported()
         return await api.update(request, rd, info, prepare=finalize)
 
 
@@ -141,7 +133,7 @@ class ScaleHandler:
                 return current
 
         else:
-            raise not_allowed()
+            raise errors.method_not_supported()
         obj, _created = await registry.guaranteed_update(
             rd, info.namespace, info.name, set_replicas, prepare=rd.strategy.prepare_for_update,
             dry_run=api.dry_run(request),
@@ -179,17 +171,23 @@ def assign(pod: JSONObject, node: str, annotations: dict[str, str], now: str) ->
     return pod
 
 
+async def posted_object(api: APIHandlers, request: web.Request, what: str) -> JSONObject:
+    """The object a POST-only subresource was sent, or the error for another verb or body."""
+    if request.method != "POST":
+        raise errors.method_not_supported()
+    body = await api.read_body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the body of the request must be {what}")
+    return body
+
+
 class BindingHandler:
     """`pods/<name>/binding` (and the old `bindings` collection): set spec.nodeName once."""
 
     async def handle(
         self, api: APIHandlers, request: web.Request, rd: ResourceDef, info: RequestInfo
     ) -> web.StreamResponse:
-        if request.method != "POST":
-            raise not_allowed()
-        binding = await api.read_body(request)
-        if not isinstance(binding, dict):
-            raise errors.bad_request("the body of the request must be a Binding")
+        binding = await posted_object(api, request, "a Binding")
         meta = binding.get("metadata") or {}
         name = info.name if info.subresource else meta.get("name") or ""
         if not name:
@@ -218,11 +216,7 @@ class EvictionHandler:
     async def handle(
         self, api: APIHandlers, request: web.Request, rd: ResourceDef, info: RequestInfo
     ) -> web.StreamResponse:
-        if request.method != "POST":
-            raise not_allowed()
-        eviction = await api.read_body(request)
-        if not isinstance(eviction, dict):
-            raise errors.bad_request("the body of the request must be an Eviction")
+        eviction = await posted_object(api, request, "an Eviction")
         evicted = (eviction.get("metadata") or {}).get("name")
         if evicted and evicted != info.name:
             raise errors.bad_request(
@@ -240,7 +234,7 @@ class LogHandler:
         self, api: APIHandlers, request: web.Request, rd: ResourceDef, info: RequestInfo
     ) -> web.StreamResponse:
         if request.method != "GET":
-            raise not_allowed()
+            raise errors.method_not_supported()
         registry = api.ctx.registry
         pod = await registry.get(rd, info.namespace, info.name)
         node = None

@@ -18,10 +18,10 @@ from typing import Any
 
 from apiserver import errors
 from apiserver.meta import JSONObject
-from apiserver.registry import ListOptions, Registry, decode, parse_resource_version, store_errors
+from apiserver.registry import ListOptions, Registry, parse_resource_version, store_errors
 from apiserver.resources import ResourceDef
-from apiserver.storage import CompactedError, EventType, StoreError, StoreEvent
-from apiserver.watchcache import Change, WatchCache
+from apiserver.storage import CompactedError, StoreError, StoreEvent
+from apiserver.watchcache import Change, WatchCache, change_of, with_revision
 
 FUTURE_REVISION_WAIT = 3.0  # seconds a watch from a revision the cache has not seen yet waits for it
 
@@ -49,9 +49,9 @@ class WatchEvent:
         if self.change is None:
             return encode_line(self.type, self.object)
         lines = self.change.lines
-        if (self.type, id(self.object)) not in lines:
-            lines[(self.type, id(self.object))] = encode_line(self.type, self.object)
-        return lines[(self.type, id(self.object))]
+        if self.type not in lines:
+            lines[self.type] = encode_line(self.type, self.object)
+        return lines[self.type]
 
 
 def encode_line(kind: WatchEventType, obj: Any) -> bytes:
@@ -60,17 +60,8 @@ def encode_line(kind: WatchEventType, obj: Any) -> bytes:
 
 def translate(event: StoreEvent, matches: Callable[[JSONObject], bool]) -> WatchEvent | None:
     """One store change as a watch event for a selector, or None if the watcher does not see it."""
-    revision = event.kv.mod_revision
-    prev = decode(event.prev) if event.prev is not None else None
-    if event.type == EventType.DELETE:
-        if prev is None:
-            return None
-        return translate_change(Change(True, _at(prev, revision), prev, revision), matches)
-    return translate_change(Change(False, decode(event.kv), prev, revision), matches)
-
-
-def _at(obj: JSONObject, revision: int) -> JSONObject:
-    return {**obj, "metadata": {**(obj.get("metadata") or {}), "resourceVersion": str(revision)}}
+    change = change_of(event)
+    return None if change is None else translate_change(change, matches)
 
 
 def translate_change(change: Change, matches: Callable[[JSONObject], bool]) -> WatchEvent | None:
@@ -86,7 +77,7 @@ def translate_change(change: Change, matches: Callable[[JSONObject], bool]) -> W
         kind = WatchEventType.MODIFIED if prev_matches else WatchEventType.ADDED
         return WatchEvent(kind, change.obj, revision, change)
     if prev_matches and change.prev is not None:
-        return WatchEvent(WatchEventType.DELETED, _at(change.prev, revision), revision)
+        return WatchEvent(WatchEventType.DELETED, with_revision(change.prev, revision), revision)
     return None
 
 

@@ -23,12 +23,11 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from apiserver.codec import decode
 from apiserver.meta import JSONObject
 from apiserver.resources import ResourceDef
-from apiserver.storage import EventType, KeyValue, StoreError
+from apiserver.storage import EventType, KeyValue, StoreError, StoreEvent
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +45,21 @@ class Change:
     obj: JSONObject
     prev: JSONObject | None
     revision: int
-    lines: dict[Any, bytes] = field(default_factory=dict, compare=False, repr=False)  # encodings
+    lines: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)  # by event type
 
 
-def _with_revision(obj: JSONObject, revision: int) -> JSONObject:
+def with_revision(obj: JSONObject, revision: int) -> JSONObject:
+    """A copy of obj carrying another resourceVersion (a delete's, for the object it removed)."""
     return {**obj, "metadata": {**(obj.get("metadata") or {}), "resourceVersion": str(revision)}}
+
+
+def change_of(event: StoreEvent) -> Change | None:
+    """One store event decoded as a Change, or None for a delete of nothing the store knew."""
+    revision = event.kv.mod_revision
+    prev = decode(event.prev) if event.prev is not None else None
+    if event.type == EventType.DELETE:
+        return None if prev is None else Change(True, with_revision(prev, revision), prev, revision)
+    return Change(False, decode(event.kv), prev, revision)
 
 
 @dataclass(eq=False)
@@ -159,17 +168,15 @@ class Cacher:
         self.oldest = self.revision = revision
         self.ready.set()
 
-    def _add(self, event) -> None:  # type: ignore[no-untyped-def]
-        revision = event.kv.mod_revision
-        prev = decode(event.prev) if event.prev is not None else None
+    def _add(self, event: StoreEvent) -> None:
         if event.type == EventType.DELETE:
             self.objects.pop(event.kv.key, None)
-            if prev is None:
-                return
-            change = Change(True, _with_revision(prev, revision), prev, revision)
         else:
             self.objects[event.kv.key] = event.kv
-            change = Change(False, decode(event.kv), prev, revision)
+        change = change_of(event)
+        if change is None:
+            return
+        revision = change.revision
         if len(self.changes) == self.changes.maxlen:
             self.oldest = self.changes[0].revision
         self.changes.append(change)

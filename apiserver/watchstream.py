@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 from typing import Any
@@ -16,16 +15,15 @@ from typing import Any
 from aiohttp import web
 
 from apiserver import tables
-from apiserver.meta import JSONObject, utcnow
-from apiserver.negotiation import Output, choose_output
+from apiserver.meta import utcnow
+from apiserver.negotiation import JSON_CONTENT_TYPE, Output, choose_output
 from apiserver.registry import ListOptions, Registry
 from apiserver.resources import ResourceDef
-from apiserver.watch import WatchEvent, WatchEventType, watch
+from apiserver.watch import WatchEvent, WatchEventType, bookmark, encode_line, watch
 from apiserver.watchcache import WatchCache
 
 log = logging.getLogger(__name__)
 
-JSON_CONTENT_TYPE = "application/json"
 MIN_REQUEST_TIMEOUT = 1800  # seconds; watches without timeoutSeconds last 1x to 2x this
 BOOKMARK_INTERVAL = 60.0
 
@@ -98,7 +96,7 @@ async def stream(
                     await send_event(
                         response,
                         rd,
-                        WatchEvent(WatchEventType.BOOKMARK, bookmark_object(rd, last_revision)),
+                        bookmark(rd, last_revision),
                         output,
                         include,
                         False,
@@ -152,9 +150,4 @@ async def send_event(
             )
         elif output is Output.PARTIAL:
             obj = tables.partial_metadata(event.object)
-    line = json.dumps({"type": str(event.type), "object": obj}, separators=(",", ":")) + "\n"
-    await response.write(line.encode())
-
-
-def bookmark_object(rd: ResourceDef, revision: int) -> JSONObject:
-    return {"kind": rd.kind, "apiVersion": rd.group_version, "metadata": {"resourceVersion": str(revision)}}
+    await response.write(encode_line(event.type, obj))

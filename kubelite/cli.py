@@ -44,19 +44,19 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from kubelite.localcluster import LocalCluster
+    from kubelite.localcluster import LocalCluster, down_exit_code
 
     try:
         cluster = LocalCluster.load(args.name)
     except FileNotFoundError:
         print(f"no cluster named {args.name!r} is running", file=sys.stderr)
         return 1
-    stopped = cluster.down(keep_state=args.keep_state)
-    return 1 if any(p.problem for p in stopped) else 0
+    return down_exit_code(cluster.down(keep_state=args.keep_state))
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
     from kubelite.compose import ComposeCluster
+    from kubelite.localcluster import down_exit_code
 
     cluster = ComposeCluster(project=args.project_name)
     if args.action == "up":
@@ -67,8 +67,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
         cluster.up(timeout=args.timeout)
         print(f"try: kubectl --context {args.project_name} get nodes")
         return 0
-    stopped = cluster.down()
-    return 1 if any(p.problem for p in stopped) else 0
+    return down_exit_code(cluster.down())
 
 
 def cmd_kubeconfig(args: argparse.Namespace) -> int:

@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubelite import kubeconfig
-from kubelite.localcluster import Log, Stopped, docker_client, ready_nodes, remove_cluster_containers
+from kubelite.localcluster import (
+    Log,
+    Stopped,
+    docker_client,
+    ready_nodes,
+    remove_cluster_containers,
+    stop_summary,
+)
 from kubelite.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -102,9 +109,6 @@ class ComposeCluster:
         removed = remove_cluster_containers(self.network)
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5")
         kubeconfig.remove_context(self.project)
-        bad = [p.name for p in stopped if p.problem]
-        summary = f"{len(stopped) - len(bad)} of {len(stopped)} components stopped cleanly"
-        if bad:
-            summary += f"; not cleanly: {', '.join(sorted(bad))}"
+        summary = stop_summary(stopped, "components")
         log(f"cluster {self.project} is down ({summary}, {removed} pod containers removed)")
         return stopped

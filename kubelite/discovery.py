@@ -12,11 +12,6 @@ from kubelite.objects import Object
 from kubelite.resources import Resource
 
 
-def resources_from_list(resource_list: Object) -> list[Resource]:
-    """The top-level resources (no subresources) of one APIResourceList."""
-    return served_from_list(resource_list)
-
-
 async def namespaced_deletable(client: ApiClient) -> list[Resource]:
     """Every namespaced resource that supports list and delete, in every served group-version."""
     return [r for r in await served_resources(client) if r.namespaced and {"list", "delete"} <= set(r.verbs)]

@@ -163,6 +163,18 @@ class Stopped:
         return None
 
 
+def stop_summary(stopped: list[Stopped], noun: str) -> str:
+    """`down`'s verdict in words: how many of the cluster's `noun` stopped cleanly, and which not."""
+    bad = sorted(p.name for p in stopped if p.problem)
+    summary = f"{len(stopped) - len(bad)} of {len(stopped)} {noun} stopped cleanly"
+    return summary + (f"; not cleanly: {', '.join(bad)}" if bad else "")
+
+
+def down_exit_code(stopped: list[Stopped]) -> int:
+    """`kubelite down`'s exit status: 1 when any component had a problem, as a failed test would."""
+    return 1 if any(p.problem for p in stopped) else 0
+
+
 class LocalCluster:
     def __init__(self, spec: ClusterSpec):
         self.spec = spec
@@ -233,20 +245,17 @@ class LocalCluster:
 
     def dead(self) -> list[str]:
         """The processes of the cluster that are not running."""
-        return self._dead()
-
-    def _dead(self) -> list[str]:
         return [n for n, pid in self.pids.items() if not _alive(pid)]
 
     def _api_ready(self) -> bool:
-        if dead := self._dead():
+        if dead := self.dead():
             raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         with urllib.request.urlopen(f"{self.spec.server}/readyz", timeout=2) as resp:
             status: int = resp.status
             return status == 200
 
     def _nodes_ready(self) -> bool:
-        if dead := self._dead():
+        if dead := self.dead():
             raise ConditionFailed(f"process(es) exited: {', '.join(dead)}; see {self.log_dir}")
         return ready_nodes(self.spec.server) >= self.spec.nodes
 
@@ -267,10 +276,7 @@ class LocalCluster:
         kubeconfig.remove_context(self.spec.name)
         if not keep_state:
             shutil.rmtree(self.state, ignore_errors=True)
-        bad = [p.name for p in stopped if p.problem]
-        summary = f"{len(stopped) - len(bad)} of {len(stopped)} processes stopped cleanly"
-        if bad:
-            summary += f"; not cleanly: {', '.join(bad)}"
+        summary = stop_summary(stopped, "processes")
         log(f"cluster {self.spec.name} is down ({summary}, {removed} containers removed)")
         return stopped
 

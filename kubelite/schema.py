@@ -30,7 +30,6 @@ class Field:
     merge_key: str | None = None  # patchStrategy merge on a list of objects, keyed by this field
     merge: bool = False  # patchStrategy merge on a list of primitives: a set
     keep_zero: bool = False  # a pointer in the Go type: an explicit 0 or false is a value
-    retain_keys: bool = False  # patchStrategy retainKeys
 
     @property
     def inline(self) -> bool:
@@ -53,8 +52,8 @@ def t(number: int | None, name: str) -> Field:
     return Field(name, number, TIME)
 
 
-def m(number: int | None, name: str, type_name: str, retain_keys: bool = False) -> Field:
-    return Field(name, number, type_name, retain_keys=retain_keys)
+def m(number: int | None, name: str, type_name: str) -> Field:
+    return Field(name, number, type_name)
 
 
 def lst(number: int | None, name: str, type_name: str, key: str | None = None, merge: bool = False) -> Field:
@@ -209,7 +208,7 @@ TYPES: dict[str, tuple[Field, ...]] = {
     "Deployment": _object("DeploymentSpec", "DeploymentStatus"),
     "DeploymentSpec": (
         i(1, "replicas", keep_zero=True), m(2, "selector", "LabelSelector"),
-        m(3, "template", "PodTemplateSpec"), m(4, "strategy", "DeploymentStrategy", retain_keys=True),
+        m(3, "template", "PodTemplateSpec"), m(4, "strategy", "DeploymentStrategy"),
         i(5, "minReadySeconds"), i(6, "revisionHistoryLimit", keep_zero=True), b(7, "paused"),
         i(9, "progressDeadlineSeconds"),
     ),

@@ -155,14 +155,8 @@ class FakeApiClient:
         m = obj["metadata"]
         rd = self._rd(res)
         registry = self.api.registry
-        if subresource == "status":
-            wanted = registry.identified(rd, obj, m.get("namespace", ""), m["name"])
-            coro = registry.guaranteed_update(
-                rd, m.get("namespace", ""), m["name"], lambda _current: wanted,
-                prepare=rd.strategy.prepare_for_status_update,
-            )  # fmt: skip
-        else:
-            coro = registry.update(rd, m.get("namespace", ""), m["name"], obj)
+        prepare = rd.strategy.prepare_for_status_update if subresource == "status" else None
+        coro = registry.update(rd, m.get("namespace", ""), m["name"], obj, prepare=prepare)
         stored, _created = await self._call("update", res, m["name"], coro)
         return stored
 

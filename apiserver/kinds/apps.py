@@ -9,12 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from apiserver import tables
 from apiserver.errors import FieldError, GoValue, forbidden, invalid, not_supported
 from apiserver.kinds.workload import (
     WIDE_COLUMNS,
     ReplicatedStrategy,
-    containers_and_images,
     go_label_selector,
     int_or_percent,
     is_zero,
@@ -24,21 +22,8 @@ from apiserver.kinds.workload import (
 from apiserver.meta import JSONObject
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 from apiserver.validation import non_negative
-from kubelite.selectors import SelectorError, label_selector_from_spec
 
 STRATEGY_TYPES = ["Recreate", "RollingUpdate"]
-
-
-def selector_text(obj: JSONObject) -> str:
-    """metav1.FormatLabelSelector: `app=web`, `<none>` for none, `<error>` for a broken one."""
-    selector = (obj.get("spec") or {}).get("selector")
-    if not isinstance(selector, dict):
-        return "<none>"
-    try:
-        text = str(label_selector_from_spec(selector))
-    except SelectorError:
-        return "<error>"
-    return text or "<none>"
 
 
 class ReplicaSetStrategy(ReplicatedStrategy):
@@ -70,25 +55,11 @@ class ReplicaSetStrategy(ReplicatedStrategy):
         errs = self.validate(new)
         return errs + immutable_selector(new, old)
 
-    def scale_selector(self, obj: JSONObject) -> str:
-        text = selector_text(obj)
-        return "" if text.startswith("<") else text
-
     def cells(self, obj: JSONObject, now: dt.datetime) -> list[Any]:
-        meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
-        containers, images = containers_and_images(obj)
-        return [
-            meta.get("name", ""),
-            int(spec.get("replicas") or 0),
-            int(status.get("replicas") or 0),
-            int(status.get("readyReplicas") or 0),
-            tables.age(meta.get("creationTimestamp"), now),
-            containers,
-            images,
-            selector_text(obj),
-        ]
+        desired, current = int(spec.get("replicas") or 0), int(status.get("replicas") or 0)
+        return self.row(obj, now, [desired, current, int(status.get("readyReplicas") or 0)])
 
 
 def immutable_selector(new: JSONObject, old: JSONObject) -> list[FieldError]:
@@ -160,25 +131,15 @@ class DeploymentStrategy(ReplicatedStrategy):
         out.pop("status.replicas", None)
         return out
 
-    def scale_selector(self, obj: JSONObject) -> str:
-        text = selector_text(obj)
-        return "" if text.startswith("<") else text
-
     def cells(self, obj: JSONObject, now: dt.datetime) -> list[Any]:
-        meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
-        containers, images = containers_and_images(obj)
-        return [
-            meta.get("name", ""),
-            f"{int(status.get('readyReplicas') or 0)}/{int(spec.get('replicas') or 0)}",
+        ready = f"{int(status.get('readyReplicas') or 0)}/{int(spec.get('replicas') or 0)}"
+        updated, available = (
             int(status.get("updatedReplicas") or 0),
             int(status.get("availableReplicas") or 0),
-            tables.age(meta.get("creationTimestamp"), now),
-            containers,
-            images,
-            selector_text(obj),
-        ]
+        )
+        return self.row(obj, now, [ready, updated, available])
 
 
 def validate_strategy(strategy: Any) -> list[FieldError]:

@@ -5,21 +5,14 @@ DELETE without a propagation policy orphans the pods, as v1 always did. Pure.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from apiserver import tables
 from apiserver.errors import FieldError, invalid, required
 from apiserver.kinds.apps import ReplicaSetStrategy
-from apiserver.kinds.workload import containers_and_images, template_labels
+from apiserver.kinds.workload import template_labels
 from apiserver.meta import JSONObject
 from apiserver.validation import validate_labels
 from kubelite.selectors import selector_from_labels
-
-
-def _selector_text(obj: JSONObject) -> str:
-    selector = (obj.get("spec") or {}).get("selector")
-    return str(selector_from_labels(selector)) if isinstance(selector, dict) and selector else "<none>"
 
 
 class ReplicationControllerStrategy(ReplicaSetStrategy):
@@ -56,22 +49,7 @@ class ReplicationControllerStrategy(ReplicaSetStrategy):
     def validate_update(self, new: JSONObject, old: JSONObject) -> list[FieldError]:
         return self.validate(new)  # a v1 RC's selector may change
 
-    def scale_selector(self, obj: JSONObject) -> str:
-        text = _selector_text(obj)
-        return "" if text == "<none>" else text
-
-    def cells(self, obj: JSONObject, now: dt.datetime) -> list[Any]:
-        meta = obj.get("metadata") or {}
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        containers, images = containers_and_images(obj)
-        return [
-            meta.get("name", ""),
-            int(spec.get("replicas") or 0),
-            int(status.get("replicas") or 0),
-            int(status.get("readyReplicas") or 0),
-            tables.age(meta.get("creationTimestamp"), now),
-            containers,
-            images,
-            _selector_text(obj),
-        ]
+    def selector_text(self, obj: JSONObject) -> str:
+        """An equality selector as `a=b,c=d`, `<none>` for none."""
+        selector = (obj.get("spec") or {}).get("selector")
+        return str(selector_from_labels(selector)) if isinstance(selector, dict) and selector else "<none>"

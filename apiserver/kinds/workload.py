@@ -5,9 +5,11 @@ selector checks, and the CONTAINERS/IMAGES/SELECTOR cells of `kubectl get -o wid
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, ClassVar
 
+from apiserver import tables
 from apiserver.errors import FieldError, GoValue, invalid, required
 from apiserver.kinds.podspec import default_pod_template, validate_pod_template
 from apiserver.meta import JSONObject
@@ -145,6 +147,28 @@ class ReplicatedStrategy(Strategy):
 
     def validate(self, obj: JSONObject) -> list[FieldError]:
         return super().validate(obj) + self.validate_spec(obj)
+
+    def selector_text(self, obj: JSONObject) -> str:
+        """metav1.FormatLabelSelector: `app=web`, `<none>` for none, `<error>` for a broken one."""
+        selector = (obj.get("spec") or {}).get("selector")
+        if not isinstance(selector, dict):
+            return "<none>"
+        try:
+            text = str(label_selector_from_spec(selector))
+        except SelectorError:
+            return "<error>"
+        return text or "<none>"
+
+    def scale_selector(self, obj: JSONObject) -> str:
+        text = self.selector_text(obj)
+        return "" if text.startswith("<") else text
+
+    def row(self, obj: JSONObject, now: dt.datetime, counts: list[Any]) -> list[Any]:
+        """A `kubectl get` row: NAME, the kind's counts, AGE and the wide CONTAINERS/IMAGES/SELECTOR."""
+        meta = obj.get("metadata") or {}
+        containers, images = containers_and_images(obj)
+        age = tables.age(meta.get("creationTimestamp"), now)
+        return [meta.get("name", ""), *counts, age, containers, images, self.selector_text(obj)]
 
     def fields(self, obj: JSONObject) -> dict[str, str]:
         out = super().fields(obj)

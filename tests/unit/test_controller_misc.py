@@ -7,7 +7,7 @@ import pytest
 
 from controller.manager import ALL_CONTROLLERS, enabled
 from controller.nodelifecycle import is_stale, unknown_conditions
-from kubelite.discovery import resources_from_list
+from kubelite.discovery import served_from_list
 from kubelite.duration import parse_duration
 from kubelite.quantity import QuantityError, milli, parse_quantity
 
@@ -50,7 +50,7 @@ def test_discovery_lists_top_level_resources_only():
             {"name": "deployments/scale", "kind": "Scale", "namespaced": True, "verbs": ["get"]},
         ],
     }
-    [res] = resources_from_list(listing)
+    [res] = served_from_list(listing)
     assert (res.group, res.version, res.plural, res.path("ns", "x")) == (
         "apps",
         "v1",
