@@ -10,6 +10,8 @@ import random
 import uuid
 from typing import Any
 
+from kubelite.objects import rfc3339 as rfc3339  # Kubernetes' time format, shared by every component
+
 JSONObject = dict[str, Any]
 
 # The alphabet apimachinery's rand.String uses: no vowels, no confusable digits.
@@ -20,11 +22,6 @@ _MAX_NAME_LEN = 63
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def rfc3339(moment: dt.datetime) -> str:
-    """Second precision with a Z, as metav1.Time marshals."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -11,13 +11,6 @@ from kubelite import process
 from kubelite.duration import parse_duration
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m controller", description="kubelite controller-manager")
     process.add_client_flags(parser)
@@ -35,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             flag = "--" + d.workers_option.replace("_", "-")
             parser.add_argument(
                 flag,
-                type=positive,
+                type=process.positive,
                 default=d.default_workers,
                 help=f"how many {d.name} objects are synced at once",
             )

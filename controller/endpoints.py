@@ -13,6 +13,7 @@ from controller.framework.context import ControllerContext, QueueController
 from kubelite.client import ApiError
 from kubelite.objects import (
     Object,
+    is_pod_finished,
     is_pod_ready,
     is_terminating,
     key_of,
@@ -52,7 +53,7 @@ def desired_subsets(service: Object, pods: list[Object]) -> list[Object]:
         status = pod.get("status", {})
         if not labels_match(selector, pod["metadata"].get("labels")) or is_terminating(pod):
             continue
-        if not status.get("podIP") or status.get("phase") in ("Succeeded", "Failed"):
+        if not status.get("podIP") or is_pod_finished(pod):
             continue
         resolved = []
         for sp in ports:

@@ -17,17 +17,18 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from controller.framework.context import ControllerContext, QueueController
+from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
 from controller.framework.podcontrol import PodControl
 from kubelite.client import ApiError
-from kubelite.informer import CONTROLLER_INDEX, ORPHAN
+from kubelite.informer import CONTROLLER_INDEX, orphans_in
 from kubelite.objects import (
     Object,
     controller_ref,
     get_condition,
     is_pod_available,
+    is_pod_finished,
     is_pod_ready,
     is_terminating,
     key_of,
@@ -47,7 +48,7 @@ PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 def is_active(pod: Object) -> bool:
     """Not finished and not being deleted (controller.FilterActivePods)."""
-    return pod.get("status", {}).get("phase") not in ("Succeeded", "Failed") and not is_terminating(pod)
+    return not is_pod_finished(pod) and not is_terminating(pod)
 
 
 def slow_start_batches(count: int, initial: int = SLOW_START_INITIAL_BATCH) -> list[int]:
@@ -134,7 +135,7 @@ class ReplicaSetController(QueueController):
         self.expectations = Expectations()
         self.recorder = ctx.recorder(f"{self.name}-controller")
         self.pod_control = PodControl(self.client, self.recorder)
-        self.refs = RefManager(self.client, PODS)
+        self.refs = RefManager(self.client, PODS, owner_resource=self.resource)
         self.owners.add_handler(self._on_owner)
         self.pods.add_handler(self._on_pod)
 
@@ -203,11 +204,7 @@ class ReplicaSetController(QueueController):
         if old_key and old_key != key:
             self.queue.add(old_key)
         if key:
-            self.queue.add(key)
-            owner = self.owners.get(key)
-            min_ready = int((owner or {}).get("spec", {}).get("minReadySeconds") or 0)
-            if min_ready and old is not None and not is_pod_ready(old) and is_pod_ready(pod):
-                self.queue.add_after(key, min_ready + 1)  # check availability once it can have changed
+            self.queue.add(key)  # its sync re-checks every second while pods are becoming available
         elif controller_ref(pod) is None:
             labels_changed = old is None or old["metadata"].get("labels") != pod["metadata"].get("labels")
             if labels_changed or (old is not None and controller_ref(old) is not None):
@@ -217,7 +214,7 @@ class ReplicaSetController(QueueController):
     # ------------------------------------------------------------------ sync
 
     async def sync(self, key: str) -> None:
-        namespace, name = split_key(key)
+        namespace, _name = split_key(key)
         owner = self.owners.get(key)
         if owner is None:
             self.expectations.forget(key)
@@ -230,21 +227,12 @@ class ReplicaSetController(QueueController):
         needs_sync = self.expectations.satisfied(key) and not is_terminating(owner)
         # its own pods and the namespace's orphans: every other pod has another controller
         owned = self.pods.by_index(CONTROLLER_INDEX, owner["metadata"].get("uid", ""))
-        orphans = self.pods.by_index(CONTROLLER_INDEX, ORPHAN)
+        orphans = self.pods.by_index(CONTROLLER_INDEX, orphans_in(namespace))
         candidates = [
             p for p in owned + orphans if p["metadata"].get("namespace") == namespace and is_active(p)
         ]
-
-        async def fresh_owner() -> object:
-            try:
-                return await self.client.get(self.resource, name, namespace)
-            except ApiError as exc:
-                if exc.not_found:
-                    return None
-                raise
-
         pods = await self.refs.claim(
-            owner, lambda p: selector.matches(p["metadata"].get("labels")), candidates, fresh_owner
+            owner, lambda p: selector.matches(p["metadata"].get("labels")), candidates
         )
         failure: ApiError | None = None
         if needs_sync:
@@ -304,12 +292,8 @@ class ReplicaSetController(QueueController):
         try:
             await self.client.update(self.resource, {**owner, "status": status}, subresource="status")
         except ApiError as exc:
-            if exc.not_found:
-                return
-            if exc.conflict:
-                self.queue.add(key_of(owner))  # the cache was behind; the next sync sees the new object
-                return
-            raise
+            if not settled_by_next_sync(self.queue, self.resource.kind, key_of(owner), exc):
+                raise
 
 
 class ReplicationManager(ReplicaSetController):

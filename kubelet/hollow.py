@@ -26,17 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m kubelet.hollow", description=__doc__.split("\n")[0])
     process.add_client_flags(parser)
     process.add_common_flags(parser)
-    parser.add_argument("--nodes", type=int, default=10, help="how many hollow nodes to run")
+    parser.add_argument("--nodes", type=process.positive, default=10, help="how many hollow nodes to run")
     parser.add_argument("--name-prefix", default="hollow-", help="node names are this plus a number")
     parser.add_argument("--address", default="127.0.0.1", help="address every node's kubelet server binds")
     parser.add_argument("--max-pods", type=int, default=110, help="pods each node can run")
     parser.add_argument(
         "--node-status-update-frequency", type=float, default=10.0, help="seconds between node status posts"
     )
-    args = parser.parse_args(argv)
-    if args.nodes < 1:
-        parser.error("--nodes must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def hollow_config(args: argparse.Namespace, index: int) -> KubeletConfig:

@@ -36,12 +36,16 @@ def by_namespace(obj: Object) -> list[str]:
     return [obj.get("metadata", {}).get("namespace", "")]
 
 
-ORPHAN = ""  # the CONTROLLER_INDEX value of objects that have no controller
+def orphans_in(namespace: str) -> str:
+    """The CONTROLLER_INDEX value of a namespace's objects that have no controller (a uid has no '/')."""
+    return f"{namespace}/"
 
 
 def by_controller(obj: Object) -> list[str]:
     ref = controller_ref(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else [ORPHAN]
+    return (
+        [ref["uid"]] if ref and ref.get("uid") else [orphans_in(obj.get("metadata", {}).get("namespace", ""))]
+    )
 
 
 DEFAULT_INDEXERS: dict[str, IndexFunc] = {NAMESPACE_INDEX: by_namespace, CONTROLLER_INDEX: by_controller}
@@ -73,6 +77,10 @@ class Informer:
 
     def add_handler(self, handler: Handler) -> None:
         self._handlers.append(handler)
+
+    def remove_handler(self, handler: Handler) -> None:
+        """Stop calling a handler (its user no longer wants this informer's events)."""
+        self._handlers.remove(handler)
 
     def get(self, key: str) -> Object | None:
         return self.store.get(key)

@@ -11,9 +11,14 @@ from typing import Any
 Object = dict[str, Any]
 
 
+def rfc3339(moment: dt.datetime) -> str:
+    """A time as Kubernetes writes it (metav1.Time): RFC 3339, seconds, UTC, `Z`."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_rfc3339() -> str:
-    """The current time as Kubernetes writes it: RFC 3339, seconds, UTC, `Z`."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as Kubernetes writes it."""
+    return rfc3339(dt.datetime.now(dt.UTC))
 
 
 def parse_rfc3339(value: str) -> dt.datetime:
@@ -40,6 +45,11 @@ def get_condition(obj: Object, type_: str) -> dict[str, Any] | None:
         if cond.get("type") == type_:
             return cond
     return None
+
+
+def is_pod_finished(pod: Object) -> bool:
+    """The pod has run to its end (phase Succeeded or Failed) and will not run again."""
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def is_pod_ready(pod: Object) -> bool:

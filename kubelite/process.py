@@ -31,6 +31,14 @@ def add_client_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", default="", help="kubeconfig file with the apiserver address")
 
 
+def positive(text: str) -> int:
+    """An argparse type for a count that must be at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def client_from_flags(args: argparse.Namespace, user_agent: str) -> ApiClient:
     server, token = args.master, None
     if args.kubeconfig:

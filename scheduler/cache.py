@@ -10,10 +10,8 @@ has; when the informer shows it bound (or deleted) the assumption ends. Pure: fe
 
 from __future__ import annotations
 
-from kubelite.objects import Object
+from kubelite.objects import Object, is_pod_finished
 from scheduler.predicates import NodeInfo
-
-TERMINAL = ("Succeeded", "Failed")
 
 
 def _uid(pod: Object) -> str:
@@ -66,7 +64,7 @@ class SchedulerCache:
             self.assumed.pop(uid, None)
         elif uid in self.assumed:
             return  # bound by us; the informer will catch up
-        terminal = pod.get("status", {}).get("phase") in TERMINAL
+        terminal = is_pod_finished(pod)
         self._place(pod, node if node and not terminal else None)
 
     def remove_pod(self, pod: Object) -> None:
@@ -80,5 +78,4 @@ class SchedulerCache:
 
     def forget(self, pod: Object) -> None:
         """A binding that failed: the pod counts nowhere until it is bound."""
-        self.assumed.pop(_uid(pod), None)
-        self._place(pod, None)
+        self.remove_pod(pod)

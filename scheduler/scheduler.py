@@ -16,7 +16,7 @@ from collections import Counter
 from kubelite.client import ApiClient, ApiError
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer
-from kubelite.objects import Object, is_terminating, key_of, now_rfc3339, split_key
+from kubelite.objects import Object, is_pod_finished, is_terminating, key_of, now_rfc3339, split_key
 from kubelite.resources import NODES, PODS
 from kubelite.workqueue import WorkQueue, run_workers
 from scheduler.cache import SchedulerCache
@@ -33,7 +33,7 @@ def wants_scheduling(pod: Object) -> bool:
         not spec.get("nodeName")
         and spec.get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME
         and not is_terminating(pod)
-        and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+        and not is_pod_finished(pod)
     )
 
 

@@ -22,9 +22,8 @@ from controller.deployment.sync import ReplicaSets
 from controller.deployment.util import RECREATE, ROLLING_UPDATE, is_scaling_event, strategy_type
 from controller.framework.context import ControllerContext, QueueController
 from controller.framework.controllerref import RefManager
-from kubelite.client import ApiError
 from kubelite.informer import CONTROLLER_INDEX
-from kubelite.objects import Object, controller_ref, is_terminating, key_of, split_key
+from kubelite.objects import Object, controller_ref, is_terminating, key_of
 from kubelite.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kubelite.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
@@ -54,7 +53,7 @@ class DeploymentController(RollingMixin, RecreateMixin, RollbackMixin, QueueCont
         self.deployments = ctx.informer(DEPLOYMENTS)
         self.replicasets = ctx.informer(REPLICASETS)
         self.pods = ctx.informer(PODS)
-        self.rs_refs = RefManager(self.client, REPLICASETS)
+        self.rs_refs = RefManager(self.client, REPLICASETS, owner_resource=DEPLOYMENTS)
         self.deployments.add_handler(self._on_deployment)
         self.replicasets.add_handler(self._on_replica_set)
         self.pods.add_handler(self._on_pod)
@@ -171,28 +170,18 @@ class DeploymentController(RollingMixin, RecreateMixin, RollbackMixin, QueueCont
         kind = strategy_type(d)
         if kind == RECREATE:
             pods = self.pods_by_replica_set(d, selector, rs_list)
-            await self.rollout_recreate(d, rs_list, new_rs, old_rss, pods)
+            await self.rollout_recreate(d, new_rs, old_rss, pods)
         elif kind == ROLLING_UPDATE:
-            await self.rollout_rolling(d, rs_list, new_rs, old_rss)
+            await self.rollout_rolling(d, new_rs, old_rss)
         else:
             log.error("deployment %s: unexpected deployment strategy type: %s", key, kind)
 
     async def get_replica_sets_for_deployment(self, d: Object, selector: LabelSelector) -> ReplicaSets:
         """The ReplicaSets the Deployment controls, after adopting matching orphans and releasing its
         own that no longer match."""
-        namespace, name = split_key(key_of(d))
-
-        async def fresh() -> object:
-            try:
-                return await self.client.get(DEPLOYMENTS, name, namespace)
-            except ApiError as exc:
-                if exc.not_found:
-                    return None
-                raise
-
-        candidates = self.replicasets.list(namespace or "")
+        candidates = self.replicasets.list(d["metadata"].get("namespace", ""))
         return await self.rs_refs.claim(
-            d, lambda rs: selector.matches(rs["metadata"].get("labels")), candidates, fresh
+            d, lambda rs: selector.matches(rs["metadata"].get("labels")), candidates
         )
 
     def pods_by_replica_set(

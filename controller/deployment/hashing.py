@@ -57,13 +57,18 @@ def without_hash_label(template: Object | None) -> Object:
 def compute_hash(template: Object | None, collision_count: int | None) -> str:
     """The pod-template-hash of a template; a collision count, when there is one, changes it, which is
     how a Deployment steps around a name already taken by a ReplicaSet with another template."""
-    canonical = json.dumps(semantic(without_hash_label(template)), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(comparable(template), sort_keys=True, separators=(",", ":"))
     h = fnv32a(canonical.encode())
     if collision_count is not None:
         h = fnv32a(struct.pack("<Q", collision_count & 0xFFFFFFFF), h)  # 8 bytes, as Kubernetes writes
     return safe_encode(str(h))
 
 
+def comparable(template: Object | None) -> Any:
+    """A pod template in the form that hashing and comparing see: no hash label, no empty values."""
+    return semantic(without_hash_label(template))
+
+
 def equal_ignore_hash(t1: Object | None, t2: Object | None) -> bool:
     """Whether two pod templates are the same but for the pod-template-hash label."""
-    return semantic(without_hash_label(t1)) == semantic(without_hash_label(t2))
+    return comparable(t1) == comparable(t2)

@@ -12,7 +12,7 @@ from controller.deployment.progress import ProgressMixin
 from controller.deployment.status import deployment_complete
 from controller.deployment.sync import ReplicaSets
 from controller.deployment.util import actual_replica_count, spec_replicas
-from kubelite.objects import Object
+from kubelite.objects import Object, is_pod_finished
 
 
 def old_pods_running(
@@ -27,7 +27,7 @@ def old_pods_running(
         if rs_uid == new_uid:
             continue
         for pod in pods:
-            if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+            if not is_pod_finished(pod):
                 return True
     return False
 
@@ -36,7 +36,6 @@ class RecreateMixin(ProgressMixin):
     async def rollout_recreate(
         self,
         d: Object,
-        rs_list: ReplicaSets,
         new_rs: Object | None,
         old_rss: ReplicaSets,
         pods_by_rs: Mapping[str, Sequence[Object]],
@@ -51,7 +50,7 @@ class RecreateMixin(ProgressMixin):
             await self.sync_rollout_status([*old_rss, new_rs], new_rs, d)
             return
         if new_rs is None:
-            new_rs = await self.get_new_replica_set(d, rs_list, old_rss, create=True)
+            new_rs = await self.create_new_replica_set(d, old_rss)
         assert new_rs is not None
         _, new_rs = await self.scale_replica_set_and_record_event(new_rs, spec_replicas(d), d)
         if deployment_complete(d, d.get("status") or {}):

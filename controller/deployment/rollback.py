@@ -11,7 +11,6 @@ no ReplicaSet is created. `rollback_target` is the pure decision.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Sequence
 
 from controller.deployment.hashing import equal_ignore_hash, without_hash_label
@@ -22,11 +21,10 @@ from controller.deployment.util import (
     revision,
     set_deployment_annotations_to,
 )
+from controller.framework.context import settled_by_next_sync
 from kubelite.client import ApiError
 from kubelite.objects import Object, key_of
 from kubelite.resources import DEPLOYMENTS
-
-log = logging.getLogger(__name__)
 
 ROLLBACK_REVISION_NOT_FOUND = "DeploymentRollbackRevisionNotFound"
 ROLLBACK_TEMPLATE_UNCHANGED = "DeploymentRollbackTemplateUnchanged"
@@ -95,11 +93,7 @@ class RollbackMixin(SyncMixin):
         try:
             await self.client.update(DEPLOYMENTS, d)
         except ApiError as exc:
-            if exc.not_found:
-                return False
-            if exc.conflict:
-                log.info("deployment %s changed meanwhile; syncing it again", key_of(d))
-                self.queue.add(key_of(d))
+            if settled_by_next_sync(self.queue, "deployment", key_of(d), exc):
                 return False
             raise
         return True

@@ -20,6 +20,7 @@ from controller.deployment.util import (
     filter_active,
     max_unavailable,
     new_rs_new_replicas,
+    replace_by_uid,
     replica_count,
     spec_replicas,
     status_count,
@@ -76,11 +77,9 @@ def old_scale_down(
 
 
 class RollingMixin(ProgressMixin):
-    async def rollout_rolling(
-        self, d: Object, rs_list: ReplicaSets, new_rs: Object | None, old_rss: ReplicaSets
-    ) -> None:
+    async def rollout_rolling(self, d: Object, new_rs: Object | None, old_rss: ReplicaSets) -> None:
         if new_rs is None:
-            new_rs = await self.get_new_replica_set(d, rs_list, old_rss, create=True)
+            new_rs = await self.create_new_replica_set(d, old_rss)
         assert new_rs is not None
         all_rss: list[Object | None] = [*old_rss, new_rs]
         scaled_up, new_rs = await self.reconcile_new_replica_set(all_rss, new_rs, d)
@@ -122,16 +121,11 @@ class RollingMixin(ProgressMixin):
         for rs, size in unhealthy_cleanup(active, limit):
             _, updated = await self.scale_replica_set_and_record_event(rs, size, d)
             removed += spec_replicas(rs) - size
-            active = _swap(active, updated)
-            old_rss = _swap(old_rss, updated)
+            active = replace_by_uid(active, updated)
+            old_rss = replace_by_uid(old_rss, updated)
         log.debug("deployment %s: cleaned up %d unhealthy old replicas", key_of(d), removed)
         for rs, size in old_scale_down(d, [*active, new_rs], active):
             _, updated = await self.scale_replica_set_and_record_event(rs, size, d)
             removed += spec_replicas(rs) - size
-            old_rss = _swap(old_rss, updated)
+            old_rss = replace_by_uid(old_rss, updated)
         return removed > 0, old_rss
-
-
-def _swap(rss: ReplicaSets, updated: Object) -> ReplicaSets:
-    uid = updated["metadata"].get("uid")
-    return [updated if rs["metadata"].get("uid") == uid else rs for rs in rss]

@@ -24,7 +24,7 @@ from controller.deployment.util import (
     spec_replicas,
     status_count,
 )
-from kubelite.objects import Object, parse_rfc3339
+from kubelite.objects import Object, parse_rfc3339, rfc3339
 
 AVAILABLE = "Available"
 PROGRESSING = "Progressing"
@@ -51,10 +51,6 @@ COUNT_FIELDS = (
     "availableReplicas",
     "unavailableReplicas",
 )
-
-
-def rfc3339(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: dt.datetime) -> dict[str, Any]:

@@ -34,11 +34,11 @@ from controller.deployment.status import (
 )
 from controller.deployment.util import (
     REVISION_ANNOTATION,
+    all_but,
     by_revision,
     filter_active,
     find_active_or_latest,
     find_new_replica_set,
-    find_old_replica_sets,
     has_progress_deadline,
     has_revision_history_limit,
     is_rolling_update,
@@ -46,6 +46,7 @@ from controller.deployment.util import (
     max_revision,
     max_surge,
     new_rs_new_replicas,
+    replace_by_uid,
     replicas_annotations_need_update,
     set_deployment_revision,
     set_new_replica_set_annotations,
@@ -53,6 +54,7 @@ from controller.deployment.util import (
     spec_replicas,
     status_count,
 )
+from controller.framework.context import settled_by_next_sync
 from kubelite.client import MERGE_PATCH, ApiError
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer
@@ -114,17 +116,16 @@ class SyncMixin:
     ) -> tuple[Object | None, ReplicaSets]:
         """(the new ReplicaSet, created if asked and missing; every old one), with the new one's
         revision made the highest and copied to the Deployment."""
-        _, old_rss = find_old_replica_sets(d, rs_list)
-        new_rs = await self.get_new_replica_set(d, rs_list, old_rss, create)
-        return new_rs, old_rss
-
-    async def get_new_replica_set(
-        self, d: Object, rs_list: ReplicaSets, old_rss: ReplicaSets, create: bool
-    ) -> Object | None:
         existing = find_new_replica_set(d, rs_list)
-        new_revision = str(max_revision(old_rss) + 1)
+        old_rss = all_but(rs_list, existing)
         if existing is None:
-            return await self.create_new_replica_set(d, old_rss, new_revision) if create else None
+            return (await self.create_new_replica_set(d, old_rss) if create else None), old_rss
+        return await self.sync_new_replica_set(d, existing, old_rss), old_rss
+
+    async def sync_new_replica_set(self, d: Object, existing: Object, old_rss: ReplicaSets) -> Object:
+        """The existing new ReplicaSet with its revision annotations and minReadySeconds brought up
+        to date, its revision copied to the Deployment."""
+        new_revision = str(max_revision(old_rss) + 1)
         rs = copy.deepcopy(existing)
         changed = set_new_replica_set_annotations(d, rs, new_revision, exists=True)
         min_ready = int(d["spec"].get("minReadySeconds") or 0)
@@ -171,7 +172,9 @@ class SyncMixin:
         set_new_replica_set_annotations(d, rs, new_revision, exists=False)
         return rs
 
-    async def create_new_replica_set(self, d: Object, old_rss: ReplicaSets, new_revision: str) -> Object:
+    async def create_new_replica_set(self, d: Object, old_rss: ReplicaSets) -> Object:
+        """Create the ReplicaSet for the Deployment's template, one revision above the old ones."""
+        new_revision = str(max_revision(old_rss) + 1)
         rs = self.new_replica_set(d, old_rss, new_revision)
         name, namespace = rs["metadata"]["name"], rs["metadata"]["namespace"]
         status = d.setdefault("status", {})
@@ -331,11 +334,7 @@ class SyncMixin:
                 written = True
             return written
         except ApiError as exc:
-            if exc.not_found:
-                return False
-            if exc.conflict:
-                log.info("deployment %s changed meanwhile; syncing it again", key_of(d))
-                self.queue.add(key_of(d))
+            if settled_by_next_sync(self.queue, "deployment", key_of(d), exc):
                 return False
             raise
 
@@ -349,7 +348,6 @@ def _set_min_ready(rs: Object, seconds: int) -> None:
 
 def _swap(new_rs: Object | None, old_rss: ReplicaSets, updated: Object) -> tuple[Object | None, ReplicaSets]:
     """(new_rs, old_rss) with updated in place of the ReplicaSet it is a newer copy of."""
-    uid = updated["metadata"].get("uid")
-    if new_rs is not None and new_rs["metadata"].get("uid") == uid:
+    if new_rs is not None and new_rs["metadata"].get("uid") == updated["metadata"].get("uid"):
         return updated, old_rss
-    return new_rs, [updated if rs["metadata"].get("uid") == uid else rs for rs in old_rss]
+    return new_rs, replace_by_uid(old_rss, updated)

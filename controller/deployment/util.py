@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from controller.deployment.hashing import equal_ignore_hash
+from controller.deployment.hashing import comparable
 from kubelite.objects import Object
 
 log = logging.getLogger(__name__)
@@ -316,19 +316,29 @@ def by_size_older(rss: Sequence[Object]) -> list[Object]:
 
 def find_new_replica_set(d: Object, rss: Sequence[Object]) -> Object | None:
     """The ReplicaSet whose template is the Deployment's (the oldest, should there be several)."""
-    template = (d.get("spec") or {}).get("template")
+    wanted = comparable((d.get("spec") or {}).get("template"))
     for rs in sorted(rss, key=by_creation):
-        if equal_ignore_hash((rs.get("spec") or {}).get("template"), template):
+        if comparable((rs.get("spec") or {}).get("template")) == wanted:
             return rs
     return None
 
 
 def find_old_replica_sets(d: Object, rss: Sequence[Object]) -> tuple[list[Object], list[Object]]:
     """(old ReplicaSets that still have replicas, every old ReplicaSet)."""
-    new = find_new_replica_set(d, rss)
-    new_uid = new["metadata"].get("uid") if new else None
-    olds = [rs for rs in rss if new is None or rs["metadata"].get("uid") != new_uid]
+    olds = all_but(rss, find_new_replica_set(d, rss))
     return [rs for rs in olds if spec_replicas(rs) != 0], olds
+
+
+def replace_by_uid(rss: Sequence[Object], updated: Object) -> list[Object]:
+    """rss with updated in place of the ReplicaSet it is a newer copy of."""
+    uid = updated["metadata"].get("uid")
+    return [updated if rs["metadata"].get("uid") == uid else rs for rs in rss]
+
+
+def all_but(rss: Sequence[Object], new: Object | None) -> list[Object]:
+    """Every ReplicaSet but the new one: the old ones."""
+    new_uid = new["metadata"].get("uid") if new else None
+    return [rs for rs in rss if new is None or rs["metadata"].get("uid") != new_uid]
 
 
 def find_active_or_latest(new_rs: Object | None, old_rss: Sequence[Object]) -> Object | None:

@@ -6,15 +6,18 @@ Tests build the same context on the fake API, so a controller's code cannot tell
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelite.client import ApiClient
+from kubelite.client import ApiClient, ApiError
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer
 from kubelite.resources import Resource
 from kubelite.workqueue import WorkQueue, run_workers
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -37,6 +40,18 @@ class ControllerContext:
 
     def recorder(self, component: str) -> EventRecorder:
         return EventRecorder(self.client, component)
+
+
+def settled_by_next_sync(queue: WorkQueue, what: str, key: str, exc: ApiError) -> bool:
+    """Whether a failed write needs no error: the object is gone (nothing left to do), or it
+    changed meanwhile (the key is queued again, and the next sync sees the new version)."""
+    if exc.not_found:
+        return True
+    if exc.conflict:
+        log.info("%s %s changed meanwhile; syncing it again", what, key)
+        queue.add(key)
+        return True
+    return False
 
 
 class QueueController:

@@ -10,7 +10,7 @@ nor releases while it, or the object, is being deleted. `plan_claims` decides (p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kubelite.client import STRATEGIC_MERGE_PATCH, ApiClient, ApiError
@@ -47,47 +47,61 @@ def plan_claims(owner: Object, matches: Callable[[Object], bool], candidates: li
     return claims
 
 
-class RefManager:
-    """Adopts and releases objects of one resource for one kind of owner."""
+def remove_owner_refs_patch(uid: str, owner_uids: Iterable[str]) -> Object:
+    """A strategic merge patch that drops ownerReferences by uid; the object's uid in the patch is
+    a precondition (the apiserver refuses to change it), so a namesake is never touched."""
+    refs = [{"$patch": "delete", "uid": owner} for owner in owner_uids]
+    return {"metadata": {"ownerReferences": refs, "uid": uid}}
 
-    def __init__(self, client: ApiClient, resource: Resource):
+
+class RefManager:
+    """Adopts and releases objects of one resource for one kind of owner. With `owner_resource`,
+    the owner is re-read before the first adoption, so a controller never adopts on behalf of an
+    owner that was deleted meanwhile (its cache may be behind)."""
+
+    def __init__(self, client: ApiClient, resource: Resource, owner_resource: Resource | None = None):
         self.client = client
         self.resource = resource
+        self.owner_resource = owner_resource
 
     async def claim(
-        self,
-        owner: Object,
-        matches: Callable[[Object], bool],
-        candidates: list[Object],
-        fresh_owner: Callable[[], object] | None = None,
+        self, owner: Object, matches: Callable[[Object], bool], candidates: list[Object]
     ) -> list[Object]:
-        """Adopt and release as planned; the objects the owner controls afterwards. `fresh_owner`
-        re-reads the owner before the first adoption, so a controller never adopts on behalf of an
-        owner that was deleted meanwhile (its cache may be behind)."""
+        """Adopt and release as planned; the objects the owner controls afterwards."""
         claims = plan_claims(owner, matches, candidates)
         owned = list(claims.owned)
-        if claims.adopt and fresh_owner is not None:
-            current = await fresh_owner()
-            if (
-                not isinstance(current, dict)
-                or current.get("metadata", {}).get("uid") != owner["metadata"]["uid"]
-            ):
+        if claims.adopt and self.owner_resource is not None:
+            current = await self._fresh(self.owner_resource, owner)
+            if current is None or current.get("metadata", {}).get("uid") != owner["metadata"]["uid"]:
                 return owned
             if is_terminating(current):
                 claims.adopt = []
         for obj in claims.adopt:
-            adopted = await self._patch_refs(obj, {"ownerReferences": [owner_reference(owner)]})
+            m = obj["metadata"]
+            adopted = await self._patch_refs(
+                obj, {"metadata": {"ownerReferences": [owner_reference(owner)], "uid": m.get("uid")}}
+            )
             if adopted is not None:
                 owned.append(adopted)
         for obj in claims.release:
             await self._patch_refs(
-                obj, {"ownerReferences": [{"$patch": "delete", "uid": owner["metadata"]["uid"]}]}
+                obj, remove_owner_refs_patch(obj["metadata"].get("uid"), [owner["metadata"]["uid"]])
             )
         return owned
 
-    async def _patch_refs(self, obj: Object, meta: dict[str, object]) -> Object | None:
+    async def _fresh(self, resource: Resource, owner: Object) -> Object | None:
+        """The owner as the apiserver has it now, None if it is gone."""
+        meta = owner["metadata"]
+        try:
+            fresh: Object = await self.client.get(resource, meta["name"], meta.get("namespace"))
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return fresh
+
+    async def _patch_refs(self, obj: Object, patch: Object) -> Object | None:
         m = obj["metadata"]
-        patch = {"metadata": {**meta, "uid": m.get("uid")}}
         try:
             return await self.client.patch(
                 self.resource, m["name"], patch, m.get("namespace"), content_type=STRATEGIC_MERGE_PATCH

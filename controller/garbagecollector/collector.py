@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from controller.framework.context import ControllerContext, QueueController
+from controller.framework.controllerref import remove_owner_refs_patch
 from controller.garbagecollector import decide as d
 from controller.garbagecollector.graph import (
     FOREGROUND_FINALIZER,
@@ -138,17 +139,16 @@ class GarbageCollector(QueueController):
             tuple(by_state[OwnerState.DANGLING]),
             tuple(by_state[OwnerState.WAITING]),
         )
+        dependents = self.graph.dependents(node.uid)
         decision = d.decide(
             owners,
             latest["metadata"].get("finalizers") or [],
-            has_dependents=self.graph.has_dependents(node.uid),
-            dependent_deleting_dependents=any(
-                dep.deleting_dependents for dep in self.graph.dependents(node.uid)
-            ),
+            has_dependents=bool(dependents),
+            dependent_deleting_dependents=any(dep.deleting_dependents for dep in dependents),
         )
         if decision.verdict is d.Verdict.REMOVE_REFS:
             log.info("garbage collector: removing owners from %s: %s", node.identity, decision.reason)
-            await self._patch(node, d.remove_owner_refs_patch(node.uid, decision.remove_uids))
+            await self._patch(node, remove_owner_refs_patch(node.uid, decision.remove_uids))
         elif decision.verdict is d.Verdict.DELETE:
             assert decision.policy is not None
             if decision.unblock:
@@ -193,7 +193,7 @@ class GarbageCollector(QueueController):
         if dependents:
             log.info("garbage collector: orphaning %d dependents of %s", len(dependents), owner.identity)
         for dependent in dependents:
-            await self._patch(dependent, d.remove_owner_refs_patch(dependent.uid, [owner.uid]))
+            await self._patch(dependent, remove_owner_refs_patch(dependent.uid, [owner.uid]))
         await self._remove_finalizer(owner, ORPHAN_FINALIZER)
 
     async def _delete_dependents(self, owner: Node) -> None:

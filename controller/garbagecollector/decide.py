@@ -96,13 +96,6 @@ def decide(
     return Decision(Verdict.DELETE, _why(owners), policy=policy)
 
 
-def remove_owner_refs_patch(uid: str, owner_uids: Iterable[str]) -> Object:
-    """A strategic merge patch that drops ownerReferences by uid; the object's uid in the patch is
-    a precondition (the apiserver refuses to change it), so a namesake is never touched."""
-    refs = [{"$patch": "delete", "uid": owner} for owner in owner_uids]
-    return {"metadata": {"ownerReferences": refs, "uid": uid}}
-
-
 def unblock_patch(uid: str, refs: Iterable[OwnerRef]) -> Object:
     """A strategic merge patch that makes every blocking ownerReference non-blocking."""
     changed = [{"uid": ref.uid, "blockOwnerDeletion": False} for ref in refs if ref.block_owner_deletion]

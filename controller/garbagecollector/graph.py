@@ -166,9 +166,6 @@ class DependencyGraph:
         """The dependents that keep a foreground deletion of this owner waiting."""
         return [d for d in self.dependents(uid) if (ref := d.owner_ref(uid)) and ref.block_owner_deletion]
 
-    def has_dependents(self, uid: str) -> bool:
-        return any(d in self.nodes for d in self._dependents.get(uid, ()))
-
     def cached_state(self, dependent: Node, ref: OwnerRef) -> OwnerState:
         """What the cache says of one owner. Only SOLID and WAITING are trusted as they are: an owner
         the cache does not hold as the reference names it may simply not have been seen yet."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from controller.framework.context import ControllerContext
 from kubelite.discovery import served_resources
-from kubelite.informer import Informer
+from kubelite.informer import Handler, Informer
 from kubelite.objects import Object
 from kubelite.resources import Resource
 
@@ -37,6 +37,7 @@ class Monitor:
     informer: Informer
     owned: bool  # created by the collector, which runs it
     task: asyncio.Task[None] | None = None
+    handler: Handler | None = None  # its handler on the informer, removed when it is unwatched
 
 
 class Monitors:
@@ -115,18 +116,17 @@ class Monitors:
         self._unlistable.discard(resource)
         monitor = Monitor(resource, self.ctx.informer(resource), owned=not shared)
         self.watched[resource] = monitor
-        monitor.informer.add_handler(lambda event_type, obj, _old: self._deliver(monitor, event_type, obj))
+        monitor.handler = lambda event_type, obj, _old: self.on_event(resource, event_type, obj)
+        monitor.informer.add_handler(monitor.handler)
         for obj in monitor.informer.list():
-            self._deliver(monitor, "ADDED", obj)
+            self.on_event(resource, "ADDED", obj)
         self._run(monitor)
         log.info("garbage collector: watching %s", resource.group_resource)
 
-    def _deliver(self, monitor: Monitor, event_type: str, obj: Object) -> None:
-        if self.watched.get(monitor.resource) is monitor:  # a handler outlives an unwatched monitor
-            self.on_event(monitor.resource, event_type, obj)
-
     def _unwatch(self, resource: Resource) -> None:
         monitor = self.watched.pop(resource)
+        if monitor.handler is not None:
+            monitor.informer.remove_handler(monitor.handler)
         if monitor.owned:
             if monitor.task is not None:
                 monitor.task.cancel()

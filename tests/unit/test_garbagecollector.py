@@ -9,13 +9,13 @@ import logging
 
 import pytest
 
+from controller.framework.controllerref import remove_owner_refs_patch
 from controller.garbagecollector import GarbageCollector
 from controller.garbagecollector.decide import (
     Decision,
     Owners,
     Verdict,
     decide,
-    remove_owner_refs_patch,
     unblock_patch,
     without_finalizer_patch,
 )
