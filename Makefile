@@ -19,14 +19,12 @@ images:
 	scripts/install-deps
 	.venv/bin/kubelite images
 
+# lint runs after install-deps (which brings its tools), so it is called here, not a prerequisite.
 test:
 	scripts/install-deps --test
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
+	$(MAKE) --no-print-directory lint
 	.venv/bin/python -m kubelite.protogen --check
 	.venv/bin/python -m kubelite.knownfields --check
-	.venv/bin/mypy
-	.venv/bin/lint-imports --no-logo
 	.venv/bin/kubelite images
 	.venv/bin/pytest -ra --durations=15 $(PYTEST_ARGS)
 

@@ -358,55 +358,39 @@ def checkperf_rows(
     judged on the throughput ratio etcdlite/etcd, load m on etcdlite's own verdict."""
     etcd, lite = results[StoreKind.ETCD], results[StoreKind.ETCDLITE]
 
-    def note(result: checkperf.CheckPerfResult | None, passed: bool | None, kind: StoreKind) -> str:
-        if result is None:
-            return _note(stores, kind)
-        return {True: "PASS", False: "FAIL", None: "?"}[passed]
+    def criterion(name: str, unit: str, value: str | None, passed: str) -> Row:
+        """The row of one criterion: the `value` field of each store's result (None: no value) and
+        its `passed` field as PASS/FAIL ("?": etcdctl did not say), or why the store has no result."""
 
-    def value(result: checkperf.CheckPerfResult | None, name: str) -> float | None:
-        return None if result is None else getattr(result, name)
+        def figure(result: checkperf.CheckPerfResult | None) -> float | None:
+            return None if result is None or value is None else getattr(result, value)
 
-    label = f"check perf --load={load}"
-    throughput = Row(
-        f"{label} throughput",
-        "writes/s",
-        value(etcd, "throughput"),
-        value(lite, "throughput"),
-        note(etcd, etcd and etcd.throughput_passed, StoreKind.ETCD),
-        note(lite, lite and lite.throughput_passed, StoreKind.ETCDLITE),
-    )
+        def note(result: checkperf.CheckPerfResult | None, kind: StoreKind) -> str:
+            if result is None:
+                return _note(stores, kind)
+            return {True: "PASS", False: "FAIL", None: "?"}[getattr(result, passed)]
+
+        return Row(
+            f"check perf --load={load} {name}",
+            unit,
+            figure(etcd),
+            figure(lite),
+            note(etcd, StoreKind.ETCD),
+            note(lite, StoreKind.ETCDLITE),
+        )
+
+    throughput = criterion("throughput", "writes/s", "throughput", "throughput_passed")
     if load == "l":
         throughput.target = f"etcdlite >= {L_LOAD_TARGET_RATIO} x etcd"
         throughput.target_met = None if throughput.ratio is None else throughput.ratio >= L_LOAD_TARGET_RATIO
-    verdict = Row(
-        f"{label} verdict",
-        "",
-        None,
-        None,
-        note(etcd, etcd and etcd.passed, StoreKind.ETCD),
-        note(lite, lite and lite.passed, StoreKind.ETCDLITE),
-    )
+    verdict = criterion("verdict", "", None, "passed")
     if load == "m":
         verdict.target = "etcdlite passes"
         verdict.target_met = None if lite is None else lite.passed
     return [
         throughput,
-        Row(
-            f"{label} slowest request",
-            "s",
-            value(etcd, "slowest_s"),
-            value(lite, "slowest_s"),
-            note(etcd, etcd and etcd.slowest_passed, StoreKind.ETCD),
-            note(lite, lite and lite.slowest_passed, StoreKind.ETCDLITE),
-        ),
-        Row(
-            f"{label} stddev",
-            "s",
-            value(etcd, "stddev_s"),
-            value(lite, "stddev_s"),
-            note(etcd, etcd and etcd.stddev_passed, StoreKind.ETCD),
-            note(lite, lite and lite.stddev_passed, StoreKind.ETCDLITE),
-        ),
+        criterion("slowest request", "s", "slowest_s", "slowest_passed"),
+        criterion("stddev", "s", "stddev_s", "stddev_passed"),
         verdict,
     ]
 

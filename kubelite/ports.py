@@ -6,7 +6,8 @@ A port handed out here is taken from below the kernel's ephemeral range
 probe and the process binding it, and outside the NodePort range, so a cluster never competes
 with itself. Each port is reserved with an advisory lock file held for the life of the calling
 process: two test processes, or two fixtures in one process, never get the same port.
-`reserve` does the same for anything else that must not be shared (a node's loopback address).
+`reserve` does the same for anything else that must not be shared (a node's loopback address), and
+`free_loopback_base` hands out loopback addresses for nodes the way `free_port` hands out ports.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import random
 import socket
@@ -44,6 +46,12 @@ def candidates(ephemeral: range, rng: random.Random) -> list[int]:
     ports = [p for p in range(LOWEST, ephemeral.start) if p not in NODE_PORTS and p not in DEFAULTS]
     rng.shuffle(ports)
     return ports
+
+
+@functools.cache
+def _process_candidates() -> tuple[int, ...]:
+    """`candidates` for this process: the ephemeral range read and the ports shuffled once, on first use."""
+    return tuple(candidates(ephemeral_range(), random.Random()))
 
 
 def _lock_dir() -> Path:
@@ -87,10 +95,25 @@ def _bindable(host: str, port: int) -> bool:
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on now, reserved for this process until it exits."""
     with lock:
-        for port in candidates(ephemeral_range(), random.Random()):
+        for port in _process_candidates():
             if not reserve(str(port)):
                 continue
             if _bindable(host, port):
                 return port
             _release(str(port))  # in use by something that does not know our locks
     raise RuntimeError(f"no free port on {host} below the ephemeral range")
+
+
+def free_loopback_base(count: int = 2) -> str:
+    """A first address 127.A.B.2 such that count consecutive addresses have nothing bound on 10250,
+    reserved for this process (no other caller, here or in another process, gets them)."""
+    rng = random.Random()
+    with lock:
+        for _ in range(100):
+            a, b = rng.randint(1, 250), rng.randint(1, 250)
+            addrs = [f"127.{a}.{b}.{2 + i}" for i in range(count)]
+            if not reserve(f"127.{a}.{b}"):
+                continue
+            if all(_bindable(addr, 10250) for addr in addrs):
+                return addrs[0]
+    raise RuntimeError("no free loopback addresses found")

@@ -6,8 +6,10 @@ Docker or a real client is missing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,11 +103,19 @@ class ControlPlane:
         stop_all(self.processes)
 
 
-@pytest.fixture
-def control_plane(tmp_path):
-    cp = ControlPlane(tmp_path)
+@contextlib.contextmanager
+def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
+    """A ControlPlane, ready, for the block; closed on the way out (which fails unless every process
+    was still running and exited 0), also when the block or the start-up fails."""
+    cp = ControlPlane(workdir)
     try:
         cp.wait_ready()
         yield cp
     finally:
         cp.close()
+
+
+@pytest.fixture
+def control_plane(tmp_path):
+    with running_control_plane(tmp_path) as cp:
+        yield cp

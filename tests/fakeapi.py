@@ -301,6 +301,12 @@ class FakeApi:
         listed = self.run(self.client.list(res, namespace, **selectors))
         return listed["items"]
 
+    def live_pods(self, namespace: str = "default", **labels: str) -> list[Object]:
+        """The pods (matching labels) that are not being deleted."""
+        selector = ",".join(f"{k}={v}" for k, v in labels.items()) or None
+        pods = self.items(resources.PODS, namespace, label_selector=selector)
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
     def create(self, res: Resource, obj: Object, namespace: str | None = "default") -> Object:
         return self.run(self.client.create(res, obj, namespace if res.namespaced else None))
 

@@ -1,52 +1,31 @@
 """What the integration and e2e tests share: free ports and addresses, processes started as a
 user would start them (and stopped with SIGTERM, which must find them running and end them with
-exit code 0), a kubectl runner bound to one kubeconfig, and waiting with a deadline.
+exit code 0), a kubectl runner bound to one kubeconfig, waiting with a deadline, and the README's
+shell blocks.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
-from kubelite import kubeconfig, ports
-from kubelite.ports import free_port
-from kubelite.waiting import ConditionFailed, wait_for
+from kubelite import kubeconfig
+from kubelite.ports import free_loopback_base, free_port
+from kubelite.waiting import ConditionFailed
+from kubelite.waiting import wait_for as wait_until
 
-__all__ = ["free_port"]  # re-exported for the tests
+__all__ = ["free_loopback_base", "free_port", "wait_until"]  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_loopback_base(count: int = 2) -> str:
-    """A first address 127.A.B.2 such that count consecutive addresses have nothing bound on 10250,
-    reserved for this test process (no other fixture, here or in another process, gets them)."""
-    rng = random.Random()
-    with ports.lock:
-        for _ in range(100):
-            a, b = rng.randint(1, 250), rng.randint(1, 250)
-            addrs = [f"127.{a}.{b}.{2 + i}" for i in range(count)]
-            if not ports.reserve(f"127.{a}.{b}"):
-                continue
-            if all(_can_bind(addr, 10250) for addr in addrs):
-                return addrs[0]
-    raise RuntimeError("no free loopback addresses found")
-
-
-def _can_bind(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False
 
 
 class ProcessFailure(AssertionError):
@@ -139,13 +118,25 @@ class Process:
             raise ProcessFailure(f"{self.name} {how} on SIGTERM; its log ends:\n{self.log_tail()}")
 
 
-def stop_all(processes: list[Process], timeout: float = 10) -> None:
-    """Stop every process (last started first), then fail naming each one that was not healthy."""
+class Stoppable(Protocol):
+    """What stop_all stops: a Process, a store (tests/integration/etcd_helpers.EtcdProcess)."""
+
+    def stop_cleanly(self, timeout: float) -> None:
+        """Stop; raise AssertionError (naming the process, with its log) unless it stopped cleanly."""
+
+    def running(self) -> bool: ...
+
+    def kill(self) -> None: ...
+
+
+def stop_all(processes: Sequence[Stoppable], timeout: float = 10) -> None:
+    """Stop every process (last started first), then fail naming each one that was not healthy;
+    each one still running after its stop is killed, whatever happened."""
     failures = []
     for proc in reversed(processes):
         try:
             proc.stop_cleanly(timeout)
-        except ProcessFailure as failure:
+        except AssertionError as failure:
             failures.append(str(failure))
         finally:
             if proc.running():
@@ -189,6 +180,10 @@ class Kubectl:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
+    def get_json(self, *args: str) -> Any:
+        """`kubectl get <args> -o json`, parsed."""
+        return json.loads(self.run("get", *args, "-o", "json").stdout)
+
 
 def find_kubectl() -> str:
     venv_kubectl = Path(sys.executable).parent / "kubectl"
@@ -198,9 +193,19 @@ def find_kubectl() -> str:
     return path
 
 
-def wait_until(probe, what: str, timeout: float = 60, interval: float = 0.2, seen=None):
-    """kubelite.waiting.wait_for; `seen` adds what was last observed to the timeout message."""
-    return wait_for(probe, what, timeout, interval, seen)
+def sh_blocks(heading: str) -> list[str]:
+    """The ```sh blocks of the README section under `heading` (up to the next heading of its level)."""
+    text = (ROOT / "README.md").read_text()
+    level = heading.split(" ", 1)[0]
+    start = text.index(heading + "\n")
+    end = re.search(rf"^{level} ", text[start + len(heading) :], re.MULTILINE)
+    section = text[start : start + len(heading) + end.start()] if end else text[start:]
+    return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+
+
+def commands(block: str) -> list[str]:
+    """The commands of a ```sh block, one a line, without their comments."""
+    return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
 
 
 def env_with(**extra: str) -> dict[str, str]:

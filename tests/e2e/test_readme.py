@@ -10,23 +10,9 @@ import subprocess
 
 import pytest
 
-from tests.support import ROOT, env_with
+from tests.support import ROOT, commands, env_with, sh_blocks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
-
-
-def sh_blocks(heading: str) -> list[str]:
-    """The ```sh blocks of the README section under `heading` (up to the next heading of its level)."""
-    text = (ROOT / "README.md").read_text()
-    level = heading.split(" ", 1)[0]
-    start = text.index(heading + "\n")
-    end = re.search(rf"^{level} ", text[start + len(heading) :], re.MULTILINE)
-    section = text[start : start + len(heading) + end.start()] if end else text[start:]
-    return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
-
-
-def commands(block: str) -> list[str]:
-    return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
 
 
 def created_files(session: str) -> list[str]:

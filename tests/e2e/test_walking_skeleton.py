@@ -6,7 +6,6 @@ every node from the host. Then delete, and check that the cluster leaves nothing
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -129,13 +128,13 @@ def test_a_bad_image_stalls_a_rollout_within_max_unavailable_until_its_progress_
         )
         assert failed.returncode != 0
         assert 'error: deployment "stuck" exceeded its progress deadline' in failed.stderr, failed.stderr
-        d = json.loads(kubectl.run("get", "deployment", "stuck", "-o", "json").stdout)
+        d = kubectl.get_json("deployment", "stuck")
         progressing = next(c for c in d["status"]["conditions"] if c["type"] == "Progressing")
         assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
         assert d["status"].get("availableReplicas") == 3, (
             "4 replicas, 25% unavailable at most: 3 stay available"
         )
-        pods = json.loads(kubectl.run("get", "pods", "-l", "app=stuck", "-o", "json").stdout)["items"]
+        pods = kubectl.get_json("pods", "-l", "app=stuck")["items"]
         waiting = {
             cs["state"].get("waiting", {}).get("reason")
             for p in pods
@@ -152,14 +151,14 @@ def test_a_container_removed_behind_the_kubelets_back_is_replaced(cluster, tmp_p
     kubectl.run("create", "deployment", "healed", "--image=kubelite/whoami:1.0", "--replicas=1")
     try:
         kubectl.run("rollout", "status", "deployment/healed", "--timeout=120s", timeout=150)
-        [pod] = json.loads(kubectl.run("get", "pods", "-l", "app=healed", "-o", "json").stdout)["items"]
+        [pod] = kubectl.get_json("pods", "-l", "app=healed")["items"]
         labels = [f"io.kubernetes.pod.name={pod['metadata']['name']}", "io.kubernetes.container.name=whoami"]
         filters = {"label": [f"{CLUSTER_LABEL}={cluster.name}", *labels]}
         [container] = docker_client.containers.list(filters=filters)
         container.remove(force=True)  # docker rm -f
 
         def restarted() -> bool:
-            current = json.loads(kubectl.run("get", "pod", pod["metadata"]["name"], "-o", "json").stdout)
+            current = kubectl.get_json("pod", pod["metadata"]["name"])
             [status] = current["status"].get("containerStatuses") or [{}]
             return status.get("restartCount", 0) >= 1 and status.get("ready") is True
 

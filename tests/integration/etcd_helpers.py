@@ -37,6 +37,7 @@ import grpc
 from kubelite.pb.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from kubelite.ports import free_port
 from kubelite.waiting import wait_for
+from tests.support import stop_all
 
 T = TypeVar("T")
 
@@ -94,9 +95,12 @@ class EtcdProcess:
             )
         return self.process.returncode
 
-    def stop_cleanly(self) -> None:
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop_cleanly(self, timeout: float = STOP_TIMEOUT) -> None:
         """stop(), and fail unless the store was running and exited 0 (or was killed on purpose)."""
-        code = self.stop()
+        code = self.stop(timeout)
         if code not in self.clean_exits and not self.killed:
             raise AssertionError(
                 f"store {self.endpoint} exited {code} on SIGTERM; its log ends:\n{self.log()[-3000:]}"
@@ -280,17 +284,9 @@ def run_etcdlite_cluster(tmp_path: Path, members: int = 3) -> Iterator[str]:
 
 
 def stop_stores(procs: list[EtcdProcess]) -> None:
-    """Stop every store; fail naming each one that had died or did not exit 0 on SIGTERM."""
-    failures = []
-    for proc in procs:
-        try:
-            proc.stop_cleanly()
-        except AssertionError as failure:
-            failures.append(str(failure))
-        finally:
-            if proc.process.poll() is None:
-                proc.kill()
-    assert not failures, "\n\n".join(failures)
+    """Stop every store, first started first; fail naming each one that had died or did not exit 0
+    on SIGTERM."""
+    stop_all(procs[::-1], STOP_TIMEOUT)  # stop_all stops the last one first
 
 
 def etcdctl(

@@ -119,7 +119,7 @@ def test_kubectl_apply_get_and_errors(cluster: Cluster, tmp_path: Path) -> None:
     name, kind, cluster_ip, external, ports, _age = svc[1].split()
     assert (name, kind, external) == ("web", "NodePort", "<none>") and cluster_ip.startswith("10.")
     assert ports.startswith("80:3") and ports.endswith("/TCP")
-    as_json = json.loads(k.run("get", "pod", "web", "-o", "json").stdout)
+    as_json = k.get_json("pod", "web")
     assert as_json["spec"]["restartPolicy"] == "Always" and as_json["status"]["phase"] == "Pending"
 
     created = k.run("create", "-f", str(manifest), check=False)
@@ -155,11 +155,11 @@ def test_kubectl_create_generators_send_protobuf(cluster: Cluster) -> None:
         "service/pbsvc created"
         in k.run("create", "service", "nodeport", "pbsvc", "-n", "pbns", "--tcp=80:8080").stdout
     )
-    cm = json.loads(k.run("get", "configmap", "pb", "-n", "pbns", "-o", "json").stdout)
+    cm = k.get_json("configmap", "pb", "-n", "pbns")
     assert cm["data"] == {"a": "b"}
-    secret = json.loads(k.run("get", "secret", "s", "-n", "pbns", "-o", "json").stdout)
+    secret = k.get_json("secret", "s", "-n", "pbns")
     assert secret["data"] == {"k": "dg=="} and secret["type"] == "Opaque"
-    svc = json.loads(k.run("get", "service", "pbsvc", "-n", "pbns", "-o", "json").stdout)
+    svc = k.get_json("service", "pbsvc", "-n", "pbns")
     [port] = svc["spec"]["ports"]
     assert svc["spec"]["type"] == "NodePort" and svc["spec"]["selector"] == {"app": "pbsvc"}
     assert (port["port"], port["targetPort"], port["protocol"]) == (80, 8080, "TCP")

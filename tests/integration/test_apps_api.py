@@ -6,10 +6,9 @@ and bad input answered with Kubernetes' errors, leaving nothing half-created.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from tests.conftest import running_control_plane
 from tests.support import Kubectl
 
 DEPLOYMENT = """
@@ -40,14 +39,8 @@ def deployment(name="web", replicas=2, app=None, label=None, extra="") -> str:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    from tests.conftest import ControlPlane
-
-    cp = ControlPlane(tmp_path_factory.mktemp("apps-api"))
-    try:
-        cp.wait_ready()
+    with running_control_plane(tmp_path_factory.mktemp("apps-api")) as cp:
         yield cp
-    finally:
-        cp.close()
 
 
 @pytest.fixture
@@ -65,14 +58,10 @@ def client(api):
         yield kubernetes.client.AppsV1Api(api_client)
 
 
-def get_json(kubectl: Kubectl, *args: str) -> dict:
-    return json.loads(kubectl.run("get", *args, "-o", "json").stdout)
-
-
 def test_kubectl_create_deployment_sends_protobuf_and_gets_kubernetes_defaults(kubectl):
     created = kubectl.run("create", "deployment", "proto", "--image=kubelite/whoami:1.0", "--replicas=3")
     assert created.stdout == "deployment.apps/proto created\n"
-    obj = get_json(kubectl, "deployment", "proto")
+    obj = kubectl.get_json("deployment", "proto")
     spec = obj["spec"]
     assert spec["replicas"] == 3 and spec["selector"] == {"matchLabels": {"app": "proto"}}
     assert spec["strategy"] == {
@@ -107,14 +96,14 @@ def test_scale_set_image_and_generation(kubectl, client):
     assert scale.spec.replicas == 5 and scale.status.selector == "app=scaled"
     client.patch_namespaced_deployment_scale("scaled", "default", {"spec": {"replicas": 6}})
     kubectl.run("set", "image", "deployment/scaled", "web=kubelite/whoami:2.0")
-    obj = get_json(kubectl, "deployment", "scaled")
+    obj = kubectl.get_json("deployment", "scaled")
     [container] = obj["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "kubelite/whoami:2.0"
     assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}], "set image merges by name"
     assert obj["spec"]["replicas"] == 6
     assert obj["metadata"]["generation"] == 5, "every spec change, and only those, bumps generation"
     kubectl.run("label", "deployment", "scaled", "tier=frontend")
-    assert get_json(kubectl, "deployment", "scaled")["metadata"]["generation"] == 5
+    assert kubectl.get_json("deployment", "scaled")["metadata"]["generation"] == 5
     bad = kubectl.run("scale", "deployment", "scaled", "--replicas=-1", check=False)
     assert bad.returncode != 0
     kubectl.run("delete", "deployment", "scaled")
@@ -164,7 +153,7 @@ spec:
     spec:
       containers: [{name: c, image: kubelite/whoami:1.0}]
 """)  # fmt: skip
-    obj = get_json(kubectl, "rc", "legacy")
+    obj = kubectl.get_json("rc", "legacy")
     assert obj["spec"]["selector"] == {"app": "legacy"} and obj["metadata"]["labels"] == {"app": "legacy"}
     assert obj["status"] == {"replicas": 0}
     table = kubectl.run("get", "rc").stdout.splitlines()
@@ -214,7 +203,7 @@ def test_unknown_fields_are_refused_under_strict_validation_and_warned_about_oth
     assert 'Warning: unknown field "spec.template.spec.containers[0].imagePullPolicyy"' in warned.stderr, (
         warned.stderr
     )
-    stored = get_json(kubectl, "deployment", "typo")["spec"]["template"]["spec"]["containers"][0]
+    stored = kubectl.get_json("deployment", "typo")["spec"]["template"]["spec"]["containers"][0]
     assert "imagePullPolicyy" not in stored, "an unknown field is dropped, as Kubernetes' decoder does"
     kubectl.run("delete", "deployment", "typo")
 
@@ -237,7 +226,7 @@ def test_delete_cascades_put_the_garbage_collectors_finalizers_on_the_owner(kube
         name = f"held-{policy}"
         kubectl.run("apply", "-f", "-", input=deployment(name))
         kubectl.run("delete", "deployment", name, f"--cascade={policy}", "--wait=false")
-        obj = get_json(kubectl, "deployment", name)
+        obj = kubectl.get_json("deployment", name)
         assert obj["metadata"]["finalizers"] == [finalizer] and obj["metadata"]["deletionTimestamp"]
         # no garbage collector runs here: remove the finalizer as it would, and the object goes
         kubectl.run(

@@ -35,6 +35,7 @@ from tests.integration.etcd_helpers import (
 from tests.lincheck.checker import check
 from tests.lincheck.faults import FaultClock, assert_each_fault_felt
 from tests.lincheck.history import Recorder
+from tests.support import stop_all
 
 # Faster than etcd's defaults so failover fits the test budget; the ratio is etcd's (1:10).
 TIMING = ["--heartbeat-interval=50", "--election-timeout=500"]
@@ -106,7 +107,7 @@ class Member:
             self.process.wait(STOP_TIMEOUT)
             self.ended_on_purpose = True
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM and wait; fail if it does not exit in time. Returns the exit code."""
         assert self.process is not None
         if self.process.poll() is None:
@@ -114,29 +115,30 @@ class Member:
             self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             try:
-                return self.process.wait(STOP_TIMEOUT)
+                return self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
                 log_tail = self.log()[-4000:]
                 raise AssertionError(
-                    f"{self.name} did not exit within {STOP_TIMEOUT}s of SIGTERM; its log ends:\n{log_tail}"
+                    f"{self.name} did not exit within {timeout}s of SIGTERM; its log ends:\n{log_tail}"
                 ) from None
         return self.process.returncode
 
-    def stop_at_end(self) -> str | None:
-        """At the end of a test: SIGTERM a member the test did not end itself, and say what is wrong
-        if it had already died (a crash that the quorum of the others hid) or did not exit 0."""
+    def stop_cleanly(self, timeout: float = STOP_TIMEOUT) -> None:
+        """At the end of a test: SIGTERM a member the test did not end itself, and fail saying what is
+        wrong if it had already died (a crash that the quorum of the others hid) or did not exit 0."""
         if self.process is None or self.ended_on_purpose:
-            return None
+            return
         if self.process.poll() is not None:
-            return (
+            raise AssertionError(
                 f"{self.name} had exited with {self.process.returncode} before the end of the test, "
                 f"though the test neither killed nor stopped it; its log ends:\n{self.log()[-3000:]}"
             )
-        code = self.stop()
+        code = self.stop(timeout)
         if code != 0:
-            return f"{self.name} exited {code} on SIGTERM, not 0; its log ends:\n{self.log()[-3000:]}"
-        return None
+            raise AssertionError(
+                f"{self.name} exited {code} on SIGTERM, not 0; its log ends:\n{self.log()[-3000:]}"
+            )
 
 
 class Cluster:
@@ -198,17 +200,7 @@ class Cluster:
 
     def close(self) -> None:
         """Stop every member; fail naming each one that had crashed or did not exit 0 on SIGTERM."""
-        failures = []
-        for member in self.members:
-            try:
-                failure = member.stop_at_end()
-                if failure is not None:
-                    failures.append(failure)
-            except AssertionError as exc:  # did not exit within STOP_TIMEOUT
-                failures.append(str(exc))
-            finally:
-                member.kill()
-        assert not failures, "\n\n".join(failures)
+        stop_all(self.members[::-1], STOP_TIMEOUT)  # stop_all stops the last one first
 
 
 def status(member: Member, timeout: float = 1.0) -> rpc_pb2.StatusResponse | None:
@@ -556,21 +548,11 @@ def test_history_under_kills_pauses_and_restarts_is_linearizable(cluster):
             faults.end(name)
         await asyncio.sleep(1.0)
 
-    async def run() -> Recorder:
-        recorder = Recorder([m.address for m in cluster.members], clients=6, keys=3, seed=7, op_timeout_s=0.5)
-        schedule_over = asyncio.Event()
-        recording = asyncio.create_task(
-            recorder.run(ops_per_client=100_000, deadline_s=RECORDING_LIMIT_S, until=schedule_over)
-        )
-        try:
-            await chaos(recorder)
-            assert not recording.done(), f"the recording ended before the fault schedule: {faults.windows}"
-        finally:
-            schedule_over.set()
-            await recording
-        return recorder
-
-    recorder = asyncio.run(run())
+    recorder = Recorder([m.address for m in cluster.members], clients=6, keys=3, seed=7, op_timeout_s=0.5)
+    outlasted = asyncio.run(
+        recorder.run_during(chaos(recorder), ops_per_client=100_000, deadline_s=RECORDING_LIMIT_S)
+    )
+    assert outlasted, f"the recording ended before the fault schedule: {faults.windows}"
     history = recorder.history
     felt = assert_each_fault_felt(faults.windows, history, recorder.failures)
     completed = [op for op in history if op.completed]

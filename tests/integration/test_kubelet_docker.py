@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ControlPlane
+from tests.conftest import ControlPlane, running_control_plane
 from tests.support import Process, free_port, http_get, wait_until
 
 pytestmark = pytest.mark.docker
@@ -142,12 +142,8 @@ def container_state(pod: dict, index: int = 0) -> dict:
 
 @pytest.fixture(scope="module", name="control_plane_module")
 def control_plane_module_fixture(tmp_path_factory):
-    cp = ControlPlane(Path(tmp_path_factory.mktemp("kubelet-cp")))
-    try:
-        cp.wait_ready()
+    with running_control_plane(Path(tmp_path_factory.mktemp("kubelet-cp"))) as cp:
         yield cp
-    finally:
-        cp.close()
 
 
 @pytest.fixture(name="node")

@@ -170,24 +170,14 @@ def test_history_across_a_paused_store_is_linearizable(tmp_path: Path) -> None:
             faults.end("SIGSTOP of the store")
         await asyncio.sleep(1.0)
 
-    async def run() -> Recorder:
-        recorder = Recorder([proc.endpoint], clients=4, keys=KEYS, seed=4, op_timeout_s=0.3)
-        schedule_over = asyncio.Event()
-        # bounded by the count and by a deadline far past the 2.5 s schedule
-        recording = asyncio.create_task(recorder.run(20_000, deadline_s=30.0, until=schedule_over))
-        try:
-            await pause_once()
-            assert not recording.done(), "the recording ended before the fault schedule"
-        finally:
-            schedule_over.set()
-            await recording
-        return recorder
-
+    recorder = Recorder([proc.endpoint], clients=4, keys=KEYS, seed=4, op_timeout_s=0.3)
     try:
-        recorder = asyncio.run(run())
+        # bounded by the count and by a deadline far past the 2.5 s schedule
+        outlasted = asyncio.run(recorder.run_during(pause_once(), 20_000, deadline_s=30.0))
     finally:
         os.kill(proc.process.pid, signal.SIGCONT)
         assert proc.stop() == 0, proc.log()
+    assert outlasted, "the recording ended before the fault schedule"
     history = recorder.history
     [paused] = assert_each_fault_felt(faults.windows, history, recorder.failures)
     assert paused.unknown, f"no write timed out while the store was stopped: {paused.describe()}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ControlPlane
+from tests.conftest import ControlPlane, running_control_plane
 from tests.support import Kubectl, Process, wait_until
 
 NODES = 3
@@ -37,14 +37,11 @@ class Workloads:
         self.controller.wait_log("caches synced", timeout=30)
         return self.controller
 
-    def json(self, *args: str) -> Any:
-        return json.loads(self.kubectl.run("get", *args, "-o", "json").stdout)
-
     def apply(self, manifest: str) -> None:
         self.kubectl.run("apply", "-f", "-", input=manifest)
 
     def pods(self, selector: str) -> list[dict]:
-        return self.json("pods", "-l", selector)["items"]
+        return self.kubectl.get_json("pods", "-l", selector)["items"]
 
     def live_pods(self, selector: str) -> list[dict]:
         return [p for p in self.pods(selector) if not p["metadata"].get("deletionTimestamp")]
@@ -58,9 +55,7 @@ class Workloads:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Workloads]:
     workdir = tmp_path_factory.mktemp("workloads")
-    cp = ControlPlane(workdir)
-    try:
-        cp.wait_ready()
+    with running_control_plane(workdir) as cp:
         cp.start("scheduler", ["--master", cp.server])
         hollow = cp.start(
             "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
@@ -69,11 +64,11 @@ def cluster(tmp_path_factory) -> Iterator[Workloads]:
         w = Workloads(cp, Kubectl(cp.server, workdir))
         w.start_controller_manager()
         wait_until(
-            lambda: len(w.json("nodes")["items"]) == NODES, f"{NODES} hollow nodes registered", timeout=30
+            lambda: len(w.kubectl.get_json("nodes")["items"]) == NODES,
+            f"{NODES} hollow nodes registered",
+            timeout=30,
         )
         yield w
-    finally:
-        cp.close()
 
 
 def deployment(name: str, replicas: int, image: str = "kubelite/whoami:1.0", **spec: Any) -> str:
@@ -138,12 +133,12 @@ class PodWatch:
 
 
 def observed(cluster: Workloads, name: str) -> bool:
-    d = cluster.json("deployment", name)
+    d = cluster.kubectl.get_json("deployment", name)
     return d["status"].get("observedGeneration") == d["metadata"]["generation"]
 
 
 def orphaned(cluster: Workloads, rs_name: str) -> bool:
-    return not cluster.json("rs", rs_name)["metadata"].get("ownerReferences")
+    return not cluster.kubectl.get_json("rs", rs_name)["metadata"].get("ownerReferences")
 
 
 def names(cluster: Workloads, selector: str) -> set[str]:
@@ -189,13 +184,17 @@ def test_rollout_undo_pause_resume_and_restart(cluster):
     cluster.rollout_status(name)
     cluster.kubectl.run("set", "image", f"deployment/{name}", "web=kubelite/whoami:2.0")
     cluster.rollout_status(name)
-    replicasets = {rs["metadata"]["name"]: rs for rs in cluster.json("rs", "-l", f"app={name}")["items"]}
+    replicasets = {
+        rs["metadata"]["name"]: rs for rs in cluster.kubectl.get_json("rs", "-l", f"app={name}")["items"]
+    }
     assert len(replicasets) == 2
     cluster.kubectl.run("rollout", "undo", f"deployment/{name}")
     cluster.rollout_status(name)
     images = {p["spec"]["containers"][0]["image"] for p in cluster.live_pods(f"app={name}")}
     assert images == {"kubelite/whoami:1.0"}
-    after = {rs["metadata"]["name"]: rs for rs in cluster.json("rs", "-l", f"app={name}")["items"]}
+    after = {
+        rs["metadata"]["name"]: rs for rs in cluster.kubectl.get_json("rs", "-l", f"app={name}")["items"]
+    }
     assert set(after) == set(replicasets), "undo scales the old ReplicaSet back up, it makes no new one"
     revisions = {
         n: rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] for n, rs in after.items()
@@ -208,7 +207,7 @@ def test_rollout_undo_pause_resume_and_restart(cluster):
     assert {p["spec"]["containers"][0]["image"] for p in cluster.live_pods(f"app={name}")} == {
         "kubelite/whoami:1.0"
     }
-    assert len(cluster.json("rs", "-l", f"app={name}")["items"]) == 2, "no rollout while paused"
+    assert len(cluster.kubectl.get_json("rs", "-l", f"app={name}")["items"]) == 2, "no rollout while paused"
     cluster.kubectl.run("rollout", "resume", f"deployment/{name}")
     cluster.rollout_status(name)
     assert {p["spec"]["containers"][0]["image"] for p in cluster.live_pods(f"app={name}")} == {
@@ -234,7 +233,7 @@ def test_a_deleted_pod_is_replaced_and_labels_move_pods_in_and_out(cluster):
     moved = cluster.live_pods("app=heal")[0]["metadata"]["name"]
     cluster.kubectl.run("label", "pod", moved, "app=debug", "--overwrite")
     wait_until(lambda: len(cluster.live_pods("app=heal")) == 3, "a replacement for the released pod")
-    released = cluster.json("pod", moved)
+    released = cluster.kubectl.get_json("pod", moved)
     assert not released["metadata"].get("ownerReferences"), released["metadata"].get("ownerReferences")
     cluster.kubectl.run("label", "pod", moved, "app=heal", "--overwrite")
 
@@ -246,7 +245,7 @@ def test_a_deleted_pod_is_replaced_and_labels_move_pods_in_and_out(cluster):
             return False
         if moved in {p["metadata"]["name"] for p in pods}:
             return True
-        events = cluster.json("events", "--field-selector", "reason=SuccessfulDelete")["items"]
+        events = cluster.kubectl.get_json("events", "--field-selector", "reason=SuccessfulDelete")["items"]
         return any(e["message"] == f"Deleted pod: {moved}" for e in events)
 
     wait_until(adopted_back, "the orphan adopted back and a surplus pod removed")
@@ -261,7 +260,10 @@ def test_a_replicationcontroller_keeps_its_equality_selected_pods(cluster):
             "metadata": {"labels": {"app": "legacy", "tier": "x"}},
             "spec": {"containers": [{"name": "c", "image": "kubelite/whoami:1.0"}]}}},
     }))  # fmt: skip
-    wait_until(lambda: cluster.json("rc", "legacy")["status"].get("readyReplicas") == 2, "2 ready RC pods")
+    wait_until(
+        lambda: cluster.kubectl.get_json("rc", "legacy")["status"].get("readyReplicas") == 2,
+        "2 ready RC pods",
+    )
     cluster.kubectl.run("scale", "rc", "legacy", "--replicas=3")
     wait_until(lambda: len(cluster.live_pods("app=legacy")) == 3, "the RC scaled to 3")
     cluster.kubectl.run("delete", "rc", "legacy")
@@ -270,7 +272,9 @@ def test_a_replicationcontroller_keeps_its_equality_selected_pods(cluster):
 
 def owned(cluster: Workloads, kind: str, selector: str) -> list[dict]:
     return [
-        o for o in cluster.json(kind, "-l", selector)["items"] if not o["metadata"].get("deletionTimestamp")
+        o
+        for o in cluster.kubectl.get_json(kind, "-l", selector)["items"]
+        if not o["metadata"].get("deletionTimestamp")
     ]
 
 
@@ -279,7 +283,7 @@ def test_cascading_deletes_in_all_three_modes(cluster):
         name = f"cascade-{mode}"
         cluster.apply(deployment(name, 2))
         cluster.rollout_status(name)
-        [rs] = cluster.json("rs", "-l", f"app={name}")["items"]
+        [rs] = cluster.kubectl.get_json("rs", "-l", f"app={name}")["items"]
         cluster.kubectl.run("delete", "deployment", name, f"--cascade={mode}", timeout=120)
         missing = cluster.kubectl.run("get", "deployment", name, check=False)
         assert "not found" in missing.stderr, f"{mode}: kubectl delete waits until the deployment is gone"
@@ -305,7 +309,7 @@ def test_a_controller_manager_killed_mid_rollout_resumes_without_losing_or_dupli
     cluster.apply(deployment(name, replicas, minReadySeconds=1))
     cluster.rollout_status(name)
     cluster.kubectl.run("set", "image", f"deployment/{name}", "web=kubelite/whoami:2.0")
-    wait_until(lambda: cluster.json("deployment", name)["status"].get("updatedReplicas", 0) >= 2,
+    wait_until(lambda: cluster.kubectl.get_json("deployment", name)["status"].get("updatedReplicas", 0) >= 2,
                "the rollout under way")  # fmt: skip
     assert cluster.controller is not None
     cluster.controller.kill()
@@ -314,7 +318,7 @@ def test_a_controller_manager_killed_mid_rollout_resumes_without_losing_or_dupli
     pods = cluster.live_pods(f"app={name}")
     assert len(pods) == replicas, [p["metadata"]["name"] for p in pods]
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"kubelite/whoami:2.0"}
-    replicasets = cluster.json("rs", "-l", f"app={name}")["items"]
+    replicasets = cluster.kubectl.get_json("rs", "-l", f"app={name}")["items"]
     assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, replicas]
     cluster.kubectl.run("delete", "deployment", name)
 
@@ -341,7 +345,7 @@ def test_kubectl_describe_and_drain(cluster):
     for name in on_node:
         assert f"pod/{name} evicted" in drained.stdout, drained.stdout
     try:
-        assert cluster.json("node", node)["spec"].get("unschedulable") is True
+        assert cluster.kubectl.get_json("node", node)["spec"].get("unschedulable") is True
         wait_until(lambda: len(cluster.live_pods("app=drained")) == 3, "replacements for the evicted pods")
         assert all(p["spec"].get("nodeName") != node for p in cluster.live_pods("app=drained")), (
             "none on the drained node"

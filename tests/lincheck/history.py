@@ -24,6 +24,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import grpc
@@ -186,6 +187,19 @@ class Recorder:
         self.history.sort(key=lambda op: op.call_time)
         self.failures.sort(key=lambda f: f.call_time)
         return self.history
+
+    async def run_during(self, schedule: Awaitable[object], ops_per_client: int, deadline_s: float) -> bool:
+        """Record while `schedule` (a test's fault schedule) runs: `run` until the schedule is over
+        (or its own limits), also when the schedule fails. Whether the recording was still going
+        when the schedule ended (if not, the faults came after it and it shows none of them)."""
+        schedule_over = asyncio.Event()
+        recording = asyncio.create_task(self.run(ops_per_client, deadline_s, until=schedule_over))
+        try:
+            await schedule
+            return not recording.done()
+        finally:
+            schedule_over.set()
+            await recording
 
     async def _run_client(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+from tests import support
 from tests.sizes import DEFAULTS, main, shortfalls
 from tests.support import ROOT
 
@@ -41,7 +42,5 @@ def test_a_run_smaller_than_the_defaults_fails_the_size_check(tmp_path):
 
 
 def test_ci_runs_the_readme_test_command():
-    readme = (ROOT / "README.md").read_text()
-    quickstart = readme.split("## Quickstart", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    commands = [line.split("#", 1)[0].strip() for line in quickstart.strip().splitlines()]
+    commands = support.commands(support.sh_blocks("## Quickstart")[0])
     assert commands == ["make up", "make test"], commands

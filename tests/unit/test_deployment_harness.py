@@ -23,7 +23,7 @@ from controller.deployment.util import REVISION_ANNOTATION, revision
 from controller.replicaset import ReplicaSetController
 from kubelite.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH
 from kubelite.objects import Object, controller_ref, is_pod_ready
-from kubelite.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
+from kubelite.resources import DEPLOYMENTS, EVENTS, REPLICASETS
 from tests.fakeapi import FakeApi
 
 Check = Callable[[], None]
@@ -100,9 +100,7 @@ class Cluster:
 
     def pods(self, **labels: str) -> list[Object]:
         """Pods that are not being deleted."""
-        selector = ",".join(f"{k}={v}" for k, v in labels.items()) or None
-        pods = self.api.items(PODS, label_selector=selector)
-        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        return self.api.live_pods(**labels)
 
     def available(self, **labels: str) -> int:
         return sum(1 for p in self.pods(**labels) if is_pod_ready(p))
@@ -216,6 +214,27 @@ class Cluster:
                 self.step(check, kubelet, name)
                 return steps
         raise AssertionError(f"not rolled out after {limit} steps: {self.status_line(name)[0]}")
+
+    def stall_rollout(
+        self, image: str = "nginx:does-not-exist", steps: int = 6, check: Check | None = None
+    ) -> str:
+        """Roll a new template (image) whose pods never become ready while the old ones stay ready, for
+        `steps` steps (until nothing moves any more); the name of the stuck ReplicaSet."""
+        [old] = self.replicasets()
+
+        def kubelet() -> None:
+            for rs in self.replicasets():
+                ready = rs["metadata"]["name"] == old["metadata"]["name"]
+                self.api.set_pods(
+                    ready=ready,
+                    **{POD_TEMPLATE_HASH_LABEL: rs["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL]},
+                )
+            self.api.finish_deletions()
+
+        self.set_image(image)
+        for _ in range(steps):
+            self.step(check, kubelet=kubelet)
+        return self.replicasets()[-1]["metadata"]["name"]
 
     def revision(self, name: str = "web") -> str | None:
         return self.get(name)["metadata"].get("annotations", {}).get(REVISION_ANNOTATION)

@@ -17,21 +17,9 @@ def stuck(c: Cluster, deadline: int) -> str:
     the name of the stuck ReplicaSet."""
     c.create(deployment(replicas=2, progressDeadlineSeconds=deadline))
     c.roll()
-    [old] = c.replicasets()
-    c.set_image("nginx:no-such-tag")
+    name = c.stall_rollout("nginx:no-such-tag", steps=4)
     c.sync()
-    new = c.replicasets()[1]
-    hashes = {rs["metadata"]["name"]: rs["metadata"]["labels"]["pod-template-hash"] for rs in (old, new)}
-
-    def kubelet():
-        c.api.set_pods(ready=True, **{"pod-template-hash": hashes[old["metadata"]["name"]]})
-        c.api.set_pods(ready=False, **{"pod-template-hash": hashes[new["metadata"]["name"]]})
-        c.api.finish_deletions()
-
-    for _ in range(4):
-        c.step(kubelet=kubelet)
-    c.sync()
-    return new["metadata"]["name"]
+    return name
 
 
 def test_a_stuck_rollout_exceeds_its_progress_deadline_after_it_and_not_before():

@@ -52,29 +52,12 @@ def test_rolling_update_of_ten_replicas_keeps_availability_and_surge_at_every_st
     assert seen["min_available"] == 10 - max_unavailable
 
 
-def stuck_rollout(c: Cluster, check=None) -> None:
-    """Roll a new template whose pods never become ready, until nothing moves any more."""
-    [old] = c.replicasets()
-
-    def kubelet():
-        for rs in c.replicasets():
-            ready = rs["metadata"]["name"] == old["metadata"]["name"]
-            c.api.set_pods(
-                ready=ready, **{"pod-template-hash": rs["metadata"]["labels"]["pod-template-hash"]}
-            )
-        c.api.finish_deletions()
-
-    c.set_image("nginx:does-not-exist")
-    for _ in range(6):
-        c.step(check, kubelet=kubelet)
-
-
 def test_scaling_in_the_middle_of_a_rollout_is_proportional():
     c = Cluster()
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}}
     c.create(deployment(replicas=10, strategy=strategy))
     c.roll()
-    stuck_rollout(c)
+    c.stall_rollout()
     old, new = c.replicasets()
     # Kubernetes' own example: 13 pods allowed; 8 old (2 unavailable allowed) and 5 new, never ready
     assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (8, 5)
@@ -119,7 +102,7 @@ def test_a_stuck_rollout_never_costs_more_availability_than_allowed():
         assert len(c.pods(app="web")) <= 5
         assert c.available(app="web") >= 3
 
-    stuck_rollout(c, check)
+    c.stall_rollout(check=check)
     old, new = c.replicasets()
     assert (old["spec"]["replicas"], new["spec"]["replicas"]) == (3, 2)
     assert c.available(app="web") == 3
@@ -130,7 +113,7 @@ def test_a_new_template_in_the_middle_of_a_rollout_rolls_over_to_a_third_replica
     c = Cluster()
     c.create(deployment(replicas=4))
     c.roll()
-    stuck_rollout(c)
+    c.stall_rollout()
     c.set_image("nginx:1.27")
     c.roll()
     first, broken, third = c.replicasets()

@@ -43,17 +43,6 @@ def rsc(api: FakeApi) -> ReplicaSetController:
     return ReplicaSetController(api.context(argparse.Namespace()))
 
 
-def live_pods(api: FakeApi, **selectors: str) -> list[dict]:
-    return [p for p in api.items(PODS, **selectors) if not p["metadata"].get("deletionTimestamp")]
-
-
-def reap(api: FakeApi) -> None:
-    """Play kubelet: pods being deleted go for good."""
-    for pod in api.items(PODS):
-        if pod["metadata"].get("deletionTimestamp"):
-            api.run(api.client.delete(PODS, pod["metadata"]["name"], "default", grace_period_seconds=0))
-
-
 def test_slow_start_batches_double_until_the_count():
     assert slow_start_batches(0) == []
     assert slow_start_batches(1) == [1]
@@ -64,7 +53,7 @@ def test_slow_start_batches_double_until_the_count():
 def test_a_new_replicaset_gets_exactly_its_pods_owned_and_labelled(api, rsc):
     rs = api.create(REPLICASETS, replicaset())
     api.run(rsc.sync("default/web"))
-    pods = live_pods(api)
+    pods = api.live_pods()
     assert len(pods) == 3
     for pod in pods:
         assert pod["metadata"]["name"].startswith("web-") and len(pod["metadata"]["name"]) == 9
@@ -77,7 +66,7 @@ def test_a_new_replicaset_gets_exactly_its_pods_owned_and_labelled(api, rsc):
     events = [(e["reason"], e["involvedObject"]["name"]) for e in api.items(EVENTS)]
     assert events.count(("SuccessfulCreate", "web")) == 3
     api.run(rsc.sync("default/web"))
-    assert len(live_pods(api)) == 3, "a second sync creates nothing"
+    assert len(api.live_pods()) == 3, "a second sync creates nothing"
 
 
 def test_expectations_stop_a_second_sync_from_doubling_creates_the_cache_has_not_seen(api, rsc):
@@ -85,19 +74,19 @@ def test_expectations_stop_a_second_sync_from_doubling_creates_the_cache_has_not
     api.hold_events()  # the pod informer lags behind the creates
     api.run(rsc.sync("default/web"))
     api.run(rsc.sync("default/web"))
-    assert len(live_pods(api)) == 4
+    assert len(api.live_pods()) == 4
     assert rsc.expectations.pending("default/web") == (4, 0)
     api.deliver(force=True)
     assert rsc.expectations.satisfied("default/web")
     api.run(rsc.sync("default/web"))
-    assert len(live_pods(api)) == 4
+    assert len(api.live_pods()) == 4
 
 
 def test_scaling_down_deletes_unscheduled_then_not_ready_then_newest(api, rsc):
     api.create(REPLICASETS, replicaset(replicas=4))
     api.run(rsc.sync("default/web"))
     api.set_pods()
-    pods = {p["metadata"]["name"]: p for p in live_pods(api)}
+    pods = {p["metadata"]["name"]: p for p in api.live_pods()}
     names = sorted(pods)
     unscheduled, not_ready = names[3], names[2]
     pods[unscheduled]["spec"].pop("nodeName")
@@ -121,15 +110,15 @@ def test_scale_down_then_a_deleted_pod_is_replaced(api, rsc):
     rs["spec"]["replicas"] = 1
     api.run(api.client.update(REPLICASETS, rs))
     api.run(rsc.sync("default/web"))
-    assert len(live_pods(api)) == 1
+    assert len(api.live_pods()) == 1
     deleted = [e["message"] for e in api.items(EVENTS) if e["reason"] == "SuccessfulDelete"]
     assert len(deleted) == 2 and all(m.startswith("Deleted pod: web-") for m in deleted), deleted
-    reap(api)
-    [survivor] = live_pods(api)
+    api.finish_deletions()
+    [survivor] = api.live_pods()
     api.run(api.client.delete(PODS, survivor["metadata"]["name"], "default"))
-    reap(api)
+    api.finish_deletions()
     api.run(rsc.sync("default/web"))
-    [replacement] = live_pods(api)
+    [replacement] = api.live_pods()
     assert replacement["metadata"]["name"] != survivor["metadata"]["name"]
 
 
@@ -152,7 +141,7 @@ def test_orphans_are_adopted_mismatching_pods_released_others_pods_left_alone(ap
     assert controller_ref(adopted)["uid"] == rs["metadata"]["uid"]
     assert adopted["metadata"]["uid"] == orphan["metadata"]["uid"]
     assert controller_ref(api.get(PODS, "theirs"))["uid"] == "u-other"
-    mine = [p for p in live_pods(api) if (controller_ref(p) or {}).get("uid") == rs["metadata"]["uid"]]
+    mine = [p for p in api.live_pods() if (controller_ref(p) or {}).get("uid") == rs["metadata"]["uid"]]
     assert len(mine) == 2, "the adopted pod counts toward the replicas"
     # relabel the adopted pod: it is released and replaced
     pod = api.get(PODS, "orphan")
@@ -160,7 +149,7 @@ def test_orphans_are_adopted_mismatching_pods_released_others_pods_left_alone(ap
     api.run(api.client.update(PODS, pod))
     api.run(rsc.sync("default/web"))
     assert controller_ref(api.get(PODS, "orphan")) is None
-    mine = [p for p in live_pods(api) if (controller_ref(p) or {}).get("uid") == rs["metadata"]["uid"]]
+    mine = [p for p in api.live_pods() if (controller_ref(p) or {}).get("uid") == rs["metadata"]["uid"]]
     assert len(mine) == 2
 
 
@@ -188,7 +177,7 @@ def test_a_replicationcontroller_selects_by_equality_and_defaults_its_selector(a
     assert rc["spec"]["selector"] == {"app": "web"} and rc["metadata"]["labels"] == {"app": "web"}
     assert rc["status"] == {"replicas": 0}
     api.run(rcm.sync("default/legacy"))
-    pods = live_pods(api)
+    pods = api.live_pods()
     assert len(pods) == 2
     assert {controller_ref(p)["kind"] for p in pods} == {"ReplicationController"}
     api.run(rcm.sync("default/legacy"))
