@@ -16,15 +16,21 @@ from apiserver.allocation import NodePortRange, ServiceIPRange
 from apiserver.errors import GroupResource
 from apiserver.kinds.apps import DeploymentStrategy, ReplicaSetStrategy
 from apiserver.kinds.configmaps import ConfigMapStrategy
+from apiserver.kinds.controllerrevisions import ControllerRevisionStrategy
+from apiserver.kinds.cronjobs import CronJobStrategy
+from apiserver.kinds.daemonsets import DaemonSetStrategy
 from apiserver.kinds.endpoints import EndpointsStrategy
 from apiserver.kinds.events import EventStrategy
+from apiserver.kinds.jobs import JobStrategy
 from apiserver.kinds.leases import LeaseStrategy
 from apiserver.kinds.namespaces import NamespaceStrategy
 from apiserver.kinds.nodes import NodeStrategy
+from apiserver.kinds.poddisruptionbudgets import PodDisruptionBudgetStrategy
 from apiserver.kinds.pods import PodStrategy
 from apiserver.kinds.replicationcontrollers import ReplicationControllerStrategy
 from apiserver.kinds.secrets import SecretStrategy
 from apiserver.kinds.services import ServiceStrategy
+from apiserver.kinds.statefulsets import StatefulSetStrategy
 from apiserver.strategy import Strategy
 from apiserver.subresources import SubresourceHandler
 from kubelite import resources
@@ -145,6 +151,12 @@ def build_resource_table(ip_range: ServiceIPRange, node_ports: NodePortRange) ->
         resources.LEASES: LeaseStrategy,
         resources.DEPLOYMENTS: DeploymentStrategy,
         resources.REPLICASETS: ReplicaSetStrategy,
+        resources.DAEMONSETS: DaemonSetStrategy,
+        resources.STATEFULSETS: StatefulSetStrategy,
+        resources.CONTROLLERREVISIONS: ControllerRevisionStrategy,
+        resources.JOBS: JobStrategy,
+        resources.CRONJOBS: CronJobStrategy,
+        resources.PODDISRUPTIONBUDGETS: PodDisruptionBudgetStrategy,
     }
     create_handlers = {resources.BINDINGS: subresources.handler_for("binding")}
     table = []

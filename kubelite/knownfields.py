@@ -30,7 +30,9 @@ ROOTS = {
     "ConfigMap": "V1ConfigMap", "Secret": "V1Secret", "Endpoints": "V1Endpoints", "Event": "CoreV1Event",
     "Lease": "V1Lease", "Deployment": "V1Deployment", "ReplicaSet": "V1ReplicaSet",
     "ReplicationController": "V1ReplicationController", "Binding": "V1Binding", "Scale": "V1Scale",
-    "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
+    "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions", "DaemonSet": "V1DaemonSet",
+    "StatefulSet": "V1StatefulSet", "ControllerRevision": "V1ControllerRevision", "Job": "V1Job",
+    "CronJob": "V1CronJob", "PodDisruptionBudget": "V1PodDisruptionBudget",
 }  # fmt: skip
 _MODEL = re.compile(r"(?:[A-Z][a-z]*V\d\w*|V\d\w+)")
 

@@ -111,11 +111,28 @@ REPLICASETS = Resource(
     "apps", "v1", "replicasets", "ReplicaSet", True, "replicaset", ("rs",), ("all",),
     (status("ReplicaSet"), SCALE),
 )  # fmt: skip
+DAEMONSETS = Resource(
+    "apps", "v1", "daemonsets", "DaemonSet", True, "daemonset", ("ds",), ("all",), (status("DaemonSet"),),
+)  # fmt: skip
+STATEFULSETS = Resource(
+    "apps", "v1", "statefulsets", "StatefulSet", True, "statefulset", ("sts",), ("all",),
+    (status("StatefulSet"), SCALE),
+)  # fmt: skip
+CONTROLLERREVISIONS = Resource(
+    "apps", "v1", "controllerrevisions", "ControllerRevision", True, "controllerrevision",
+)  # fmt: skip
+JOBS = Resource("batch", "v1", "jobs", "Job", True, "job", (), ("all",), (status("Job"),))
+CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob", True, "cronjob", ("cj",), ("all",), (status("CronJob"),))
+PODDISRUPTIONBUDGETS = Resource(
+    "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, "poddisruptionbudget", ("pdb",),
+    subresources=(status("PodDisruptionBudget"),),
+)  # fmt: skip
 
 # Everything the apiserver serves, in discovery order (core first).
 ALL = (
     NAMESPACES, PODS, BINDINGS, NODES, SERVICES, ENDPOINTS, EVENTS, CONFIGMAPS, SECRETS,
-    REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS, LEASES,
+    REPLICATIONCONTROLLERS, DEPLOYMENTS, REPLICASETS, DAEMONSETS, STATEFULSETS, CONTROLLERREVISIONS,
+    JOBS, CRONJOBS, PODDISRUPTIONBUDGETS, LEASES,
 )  # fmt: skip
 
 
