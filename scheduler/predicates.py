@@ -10,9 +10,12 @@ from collections import Counter
 
 from kubelite.objects import Object, is_node_ready
 from kubelite.quantity import QuantityError, milli, parse_quantity
+from kubelite.scheduling import matches_node_affinity
+from kubelite.scheduling import tolerates as toleration_tolerates
 
 NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+NODE_AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 
 
 class NodeInfo:
@@ -92,15 +95,8 @@ def pod_requests(pod: Object) -> tuple[int, int]:
 
 
 def tolerates(tolerations: list[Object], taint: Object) -> bool:
-    for tol in tolerations:
-        if tol.get("effect") and tol["effect"] != taint.get("effect"):
-            continue
-        if tol.get("operator") == "Exists":
-            if not tol.get("key") or tol["key"] == taint.get("key"):
-                return True
-        elif tol.get("key") == taint.get("key") and (tol.get("value") or "") == (taint.get("value") or ""):
-            return True
-    return False
+    """Whether any of the pod's tolerations tolerates the taint."""
+    return any(toleration_tolerates(t, taint) for t in tolerations)
 
 
 def node_taints(node: Object) -> list[Object]:
@@ -124,10 +120,8 @@ def filter_node(pod: Object, info: NodeInfo) -> str | None:
     for taint in node_taints(node):
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
             return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-    labels = node.get("metadata", {}).get("labels") or {}
-    for key, value in (spec.get("nodeSelector") or {}).items():
-        if labels.get(key) != value:
-            return "node(s) didn't match Pod's node affinity/selector"
+    if not matches_node_affinity(spec, node):
+        return NODE_AFFINITY_MISMATCH
     cpu_alloc, mem_alloc, pods_alloc = info.allocatable()
     if info.pod_count + 1 > pods_alloc:
         return "Too many pods"

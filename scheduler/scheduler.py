@@ -18,9 +18,10 @@ from kubelite.events import EventRecorder
 from kubelite.informer import Informer
 from kubelite.objects import Object, is_pod_finished, is_terminating, key_of, now_rfc3339, split_key
 from kubelite.resources import NODES, PODS
+from kubelite.scheduling import target_node_names
 from kubelite.workqueue import WorkQueue, run_workers
 from scheduler.cache import SchedulerCache
-from scheduler.predicates import NodeInfo, failure_message, filter_node, score_node
+from scheduler.predicates import NODE_AFFINITY_MISMATCH, NodeInfo, failure_message, filter_node, score_node
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,25 @@ def wants_scheduling(pod: Object) -> bool:
     )
 
 
-def choose_node(pod: Object, infos: list[NodeInfo], rng: random.Random) -> tuple[str | None, Counter[str]]:
-    """The best node for pod (random among the best), or None with the reasons per node."""
+def candidate_nodes(pod: Object, nodes: dict[str, NodeInfo]) -> tuple[list[NodeInfo], int]:
+    """The nodes worth filtering for pod, and how many others its affinity rules out unseen: a pod
+    whose required affinity names its nodes (`matchFields metadata.name In`, as DaemonSet pods have)
+    is weighed against those nodes only, as the NodeAffinity PreFilter arranges."""
+    names = target_node_names(pod.get("spec") or {})
+    if names is None:
+        return list(nodes.values()), 0
+    infos = [nodes[name] for name in sorted(names) if name in nodes]
+    return infos, len(nodes) - len(infos)
+
+
+def choose_node(
+    pod: Object, infos: list[NodeInfo], rng: random.Random, ruled_out: int = 0
+) -> tuple[str | None, Counter[str]]:
+    """The best node for pod (random among the best), or None with the reasons per node; ruled_out
+    nodes were excluded by the pod's node affinity before filtering."""
     reasons: Counter[str] = Counter()
+    if ruled_out:
+        reasons[NODE_AFFINITY_MISMATCH] += ruled_out
     feasible: list[tuple[float, str]] = []
     for info in infos:
         reason = filter_node(pod, info)
@@ -94,11 +111,11 @@ class Scheduler:
         if pod is None or not wants_scheduling(pod) or pod["metadata"].get("uid") in self.cache.assumed:
             self.unschedulable.discard(key)
             return
-        infos = self.cache.infos()
-        node, reasons = choose_node(pod, infos, self.rng)
+        infos, ruled_out = candidate_nodes(pod, self.cache.nodes)
+        node, reasons = choose_node(pod, infos, self.rng, ruled_out)
         if node is None:
             self.unschedulable.add(key)
-            await self._report_unschedulable(pod, failure_message(len(infos), reasons))
+            await self._report_unschedulable(pod, failure_message(len(infos) + ruled_out, reasons))
             return
         self.unschedulable.discard(key)
         namespace, name = split_key(key)
