@@ -1,8 +1,15 @@
 """A `Runtime` in memory: records what it is asked and lets tests make containers exit.
 
 Used by unit tests and by hollow nodes (a kubelet with this runtime carries pods without
-Docker). Containers "run" until a test calls `exit_container`, or until stopped. Nothing
-here touches the network, the disk or Docker.
+Docker). Nothing here touches the network, the disk or Docker.
+
+What a hollow container does (see `kubelet/simulated.py`): a container whose `command` + `args`
+is a simple `sleep N`, `true`, `false` or `echo ...`, or a shell line `sh -c "..."` made of
+`sleep N`, `exit N`, `true`, `false`, `echo ...` joined by `;` or `&&` (`$VAR` from its env),
+exits after the sum of its sleeps, on this runtime's clock, with the shell's status; what it
+echoes is its log. So `["sh", "-c", "sleep 2; exit 1"]` fails after 2 s on a hollow node as it
+does on Docker, and hundreds of such containers cost nothing but a timestamp each. Any other
+container "runs" until it is stopped or a test calls `exit_container`.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from kubelet.runtime import (
     RuntimeContainer,
     SandboxConfig,
 )
+from kubelet.simulated import SimulatedRun, simulate
 
 
 def _rfc3339(epoch: float) -> str:
@@ -52,6 +60,10 @@ class FakeRuntime:
     logs_by_id: dict[str, bytes] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     networks: set[str] = field(default_factory=set)
+    plans: dict[str, SimulatedRun] = field(default_factory=dict)
+    """Container id -> the run its command line describes (see the module docstring)."""
+    finish_at: dict[str, float] = field(default_factory=dict)
+    """Container id -> when (on `clock`) its simulated run ends."""
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -71,7 +83,25 @@ class FakeRuntime:
     def _now(self) -> str:
         return _rfc3339(self.clock())
 
+    def _settle(self) -> None:
+        """End the simulated runs whose time has come (lazily, whenever the runtime is looked at)."""
+        if not self.finish_at:
+            return
+        now = self.clock()
+        for cid, due in list(self.finish_at.items()):
+            if due > now:
+                continue
+            del self.finish_at[cid]
+            plan = self.plans.get(cid)
+            c = self.containers.get(cid)
+            if plan is None or c is None or c.state is not ContainerState.RUNNING:
+                continue
+            self._set(
+                cid, state=ContainerState.EXITED, exit_code=plan.exit_code, finished_at=_rfc3339(due), ip=""
+            )
+
     def _get(self, cid: str) -> RuntimeContainer:
+        self._settle()
         try:
             return self.containers[cid]
         except KeyError:
@@ -111,6 +141,7 @@ class FakeRuntime:
         self.networks.add(name)
 
     async def list_containers(self, pod_uid: str | None = None) -> list[RuntimeContainer]:
+        self._settle()
         out = list(self.containers.values())
         if pod_uid:
             out = [c for c in out if c.identity is not None and c.identity.pod_uid == pod_uid]
@@ -151,7 +182,11 @@ class FakeRuntime:
         self.calls.append(("create", config.name))
         if not await self.image_present(config.image):
             raise ContainerRuntimeError(f"No such image: {config.image}")
-        return self._add(config.name, config.image, config.labels)
+        cid = self._add(config.name, config.image, config.labels)
+        plan = simulate(config.entrypoint, config.command, config.env)
+        if plan is not None:
+            self.plans[cid] = plan
+        return cid
 
     async def start_container(self, container_id: str) -> None:
         self.calls.append(("start", container_id))
@@ -161,6 +196,11 @@ class FakeRuntime:
             self._set(container_id, exit_code=128, error=error)
             raise ContainerRuntimeError(error)
         self._set(container_id, state=ContainerState.RUNNING, started_at=self._now())
+        plan = self.plans.get(container_id)
+        if plan is not None:
+            self.finish_at[container_id] = self.clock() + plan.seconds
+            if plan.output:
+                self.logs_by_id[container_id] = plan.output
 
     async def stop_container(self, container_id: str, grace_seconds: int) -> None:
         self.calls.append(("stop", container_id))
@@ -173,6 +213,9 @@ class FakeRuntime:
     async def remove_container(self, container_id: str) -> None:
         self.calls.append(("remove", container_id))
         self.containers.pop(container_id, None)
+        self.plans.pop(container_id, None)
+        self.finish_at.pop(container_id, None)
+        self.logs_by_id.pop(container_id, None)
 
     async def exec(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         self.calls.append(("exec", container_id))

@@ -1,0 +1,202 @@
+"""batch/v1 Jobs run by the real controller-manager, scheduler and apiserver on hollow nodes, whose
+containers finish as their command says (`sleep 2`, `exit 1`), driven by the real kubectl: the
+example Indexed Job completes two at a time, a failing Job stops at its backoffLimit, a finished
+Job with a TTL is deleted with its pods, `kubectl create job` works, and a changed template is
+refused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ControlPlane, running_control_plane
+from tests.integration.test_kubelet_docker import KubeletNode
+from tests.integration.test_workloads import PodWatch
+from tests.support import Kubectl, wait_until
+
+NODES = 2
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "job.yaml"
+INDEX = "batch.kubernetes.io/job-completion-index"
+
+
+@dataclass
+class Cluster:
+    cp: ControlPlane
+    kubectl: Kubectl
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    workdir = tmp_path_factory.mktemp("jobs")
+    with running_control_plane(workdir) as cp:
+        cp.start("scheduler", ["--master", cp.server])
+        hollow = cp.start(
+            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
+        )
+        hollow.wait_log("starting", timeout=30)
+        controllers = cp.start(
+            "controller",
+            ["--master", cp.server, "--leader-elect=false",
+             "--controllers", "job,ttl-after-finished,garbagecollector"],
+            name="controller-manager",
+        )  # fmt: skip
+        controllers.wait_log("caches synced", timeout=30)
+        k = Kubectl(cp.server, workdir)
+        wait_until(lambda: len(k.get_json("nodes")["items"]) == NODES, f"{NODES} hollow nodes registered", 30)
+        yield Cluster(cp, k)
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster) -> Kubectl:
+    return cluster.kubectl
+
+
+def job(name: str, command: list[str], **spec: Any) -> str:
+    container = {"name": "main", "image": "kubelite/busybox:latest", "imagePullPolicy": "IfNotPresent",
+                 "command": command}  # fmt: skip
+    body = {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [container]}}, **spec},
+    }  # fmt: skip
+    return json.dumps(body)
+
+
+def condition(kubectl: Kubectl, name: str, kind: str) -> dict | None:
+    conds = kubectl.get_json("job", name).get("status", {}).get("conditions") or []
+    return next((c for c in conds if c["type"] == kind and c["status"] == "True"), None)
+
+
+def running(pod: dict) -> bool:
+    terminal = pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+    return not terminal and not pod["metadata"].get("deletionTimestamp")
+
+
+def test_the_example_indexed_job_completes_never_more_than_two_at_a_time(cluster, kubectl):
+    with PodWatch(cluster.cp.server, "batch.kubernetes.io/job-name=squares") as watch:
+        kubectl.run("apply", "-f", str(EXAMPLE))
+        kubectl.run("wait", "--for=condition=complete", "job/squares", "--timeout=60s", timeout=90)
+    assert watch.states, "the watch saw the pods"
+    most = max(sum(1 for p in state.values() if running(p)) for state in watch.states)
+    assert most == 2, f"at most parallelism 2 pods at once, and 2 at some point (saw {most})"
+    done = kubectl.get_json("job", "squares")
+    assert done["status"]["succeeded"] == 3 and done["status"]["completedIndexes"] == "0-2"
+    assert "active" not in done["status"] and done["status"]["completionTime"]
+    pods = kubectl.get_json("pods", "-l", "batch.kubernetes.io/job-name=squares")["items"]
+    assert sorted(p["metadata"]["annotations"][INDEX] for p in pods) == ["0", "1", "2"]
+    for pod in pods:
+        index = pod["metadata"]["annotations"][INDEX]
+        assert pod["metadata"]["name"].startswith(f"squares-{index}-")
+        assert pod["status"]["phase"] == "Succeeded"
+        env = pod["spec"]["containers"][0]["env"]
+        assert env == [{"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+            "apiVersion": "v1", "fieldPath": f"metadata.annotations['{INDEX}']"}}}]  # fmt: skip
+        logs = kubectl.run("logs", pod["metadata"]["name"]).stdout
+        assert logs == f"item {index} done\n", "the hollow container echoes its own index"
+    described = " ".join(kubectl.run("describe", "job", "squares").stdout.split())
+    assert "Completion Mode: Indexed" in described and "Completed Indexes: 0-2" in described
+    assert "3 Succeeded / 0 Failed" in described and "SuccessfulCreate" in described
+    table = kubectl.run("get", "jobs", "squares").stdout.split("\n")
+    assert table[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert table[1].split()[:3] == ["squares", "Complete", "3/3"]
+
+
+def test_a_failing_job_stops_at_its_backoff_limit(kubectl):
+    kubectl.run("apply", "-f", "-", input=job("fails", ["sh", "-c", "sleep 1; exit 1"], backoffLimit=1))
+    kubectl.run("wait", "--for=condition=failed", "job/fails", "--timeout=60s", timeout=90)
+    failed = condition(kubectl, "fails", "Failed")
+    assert failed is not None and failed["reason"] == "BackoffLimitExceeded"
+    assert failed["message"] == "Job has reached the specified backoff limit"
+    status = kubectl.get_json("job", "fails")["status"]
+    assert status["failed"] == 2 and "active" not in status
+    pods = kubectl.get_json("pods", "-l", "job-name=fails")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Failed", "Failed"], "one try and one retry, no more"
+    finish = sorted(p["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"] for p in pods)
+    starts = sorted(p["metadata"]["creationTimestamp"] for p in pods)
+    assert _seconds(starts[1]) - _seconds(finish[0]) >= 9, "the retry waited out the 10 s back-off"
+    events = kubectl.get_json("events", "--field-selector", "involvedObject.name=fails")["items"]
+    assert "BackoffLimitExceeded" in {e["reason"] for e in events}
+    assert kubectl.run("get", "job", "fails", "--no-headers").stdout.split()[1] == "Failed"
+
+
+def _seconds(stamp: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_finished_job_with_a_ttl_goes_with_its_pods(kubectl):
+    kubectl.run("apply", "-f", "-", input=job("brief", ["true"], ttlSecondsAfterFinished=2))
+    wait_until(
+        lambda: "job.batch/brief" not in kubectl.run("get", "jobs", "-o", "name").stdout.split(),
+        "job/brief deleted 2 s after it completed", timeout=40,
+    )  # fmt: skip
+    wait_until(
+        lambda: not kubectl.get_json("pods", "-l", "job-name=brief")["items"],
+        "the garbage collector removed brief's pod", timeout=30,
+    )  # fmt: skip
+
+
+def test_kubectl_create_job_and_an_immutable_template(kubectl):
+    out = kubectl.run("create", "job", "whoami", "--image=kubelite/whoami:1.0").stdout
+    assert out.strip() == "job.batch/whoami created"
+    created = kubectl.get_json("job", "whoami")
+    assert created["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    wait_until(
+        lambda: [p["status"].get("phase") for p in kubectl.get_json("pods", "-l", "job-name=whoami")["items"]]
+        == ["Running"],
+        "the job's one pod running", timeout=30,
+    )  # fmt: skip
+    patch = json.dumps(
+        {"spec": {"template": {"spec": {"containers": [{"name": "whoami", "image": "kubelite/whoami:2.0"}]}}}}
+    )
+    result = kubectl.run("patch", "job", "whoami", "-p", patch, check=False)
+    assert result.returncode != 0
+    assert 'The Job "whoami" is invalid: spec.template: Invalid value: ' in result.stderr
+    assert "field is immutable" in result.stderr
+    after = kubectl.get_json("job", "whoami")
+    assert after["spec"]["template"] == created["spec"]["template"]
+    assert after["metadata"]["generation"] == 1
+    kubectl.run("delete", "job", "whoami")
+    wait_until(
+        lambda: not kubectl.get_json("pods", "-l", "job-name=whoami")["items"], "whoami's pod deleted", 30
+    )
+
+
+@pytest.mark.docker
+def test_the_same_example_runs_to_completion_on_a_docker_node(cluster, kubectl, docker_client, images):
+    node = KubeletNode(cluster.cp, docker_client, images)
+    try:
+        node.start()
+        manifest = yaml.safe_load(EXAMPLE.read_text())
+        manifest["metadata"]["namespace"] = node.namespace
+        manifest["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node.name}
+        kubectl.run("apply", "-f", "-", input=json.dumps(manifest))
+        kubectl.run(
+            "wait",
+            "-n",
+            node.namespace,
+            "--for=condition=complete",
+            "job/squares",
+            "--timeout=90s",
+            timeout=120,
+        )
+        pods = kubectl.get_json("pods", "-n", node.namespace)["items"]
+        assert {p["spec"]["nodeName"] for p in pods} == {node.name}
+        for pod in pods:
+            index = pod["metadata"]["annotations"][INDEX]
+            logs = kubectl.run("logs", "-n", node.namespace, pod["metadata"]["name"]).stdout
+            assert logs == f"item {index} done\n", "busybox's sh prints the same as the hollow container"
+        assert node.process is not None
+        node.process.stop_cleanly()
+    finally:
+        try:
+            if node.process is not None and node.process.running():
+                node.process.kill()
+        finally:
+            node.cleanup()
