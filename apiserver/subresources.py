@@ -1,7 +1,8 @@
 """Subresources as objects: each one knows the verbs it answers and how (Kubernetes' per-subresource
 REST storage). `status` writes status only, `scale` reads and writes replicas through an
-autoscaling/v1 Scale, `binding` assigns a pod to a node once, `eviction` deletes a pod with the
-options it carries, `log` proxies to the pod's kubelet, `finalize` writes a namespace's finalizers.
+autoscaling/v1 Scale, `binding` assigns a pod to a node once, `eviction` deletes a pod within its
+disruption budget (`apiserver.eviction`), `log` proxies to the pod's kubelet, `finalize` writes a
+namespace's finalizers.
 
 The HTTP plumbing they share (bodies, patches, rendering) is `APIHandlers`'; the writes go through
 the registry's one guaranteed-update loop. Touches: HTTP and the store, through those two.
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from apiserver import errors, podlogs
 from apiserver.errors import invalid, invalid_error, required
+from apiserver.eviction import EvictionHandler
 from apiserver.meta import JSONObject, rfc3339
 from kubelite import resources
 
@@ -207,23 +209,6 @@ class BindingHandler:
             pods, info.namespace, name, bind, prepare=keep_nothing, validate=False,
             dry_run=api.dry_run(request), resource=BINDING_RESOURCE,
         )  # fmt: skip
-        return api.respond(SUCCESS_CREATED, 201)
-
-
-class EvictionHandler:
-    """`pods/<name>/eviction`: delete the pod with the Eviction's deleteOptions (kubectl drain)."""
-
-    async def handle(
-        self, api: APIHandlers, request: web.Request, rd: ResourceDef, info: RequestInfo
-    ) -> web.StreamResponse:
-        eviction = await posted_object(api, request, "an Eviction")
-        evicted = (eviction.get("metadata") or {}).get("name")
-        if evicted and evicted != info.name:
-            raise errors.bad_request(
-                f"name in URL does not match name in Eviction object: {info.name} != {evicted}"
-            )
-        options = api.delete_options(request, eviction.get("deleteOptions"))
-        await api.ctx.registry.delete(rd, info.namespace, info.name, options)
         return api.respond(SUCCESS_CREATED, 201)
 
 
