@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from apiserver import tables
+from apiserver.admission import DefaultTolerationSeconds, admit_default_toleration_seconds
 from apiserver.errors import FieldError, forbidden
 from apiserver.kinds.common import bool_field
 from apiserver.kinds.podspec import default_pod_only, default_pod_spec, qos_class, validate_pod_spec
@@ -16,20 +17,6 @@ from apiserver.meta import JSONObject, get_path, parse_time
 from apiserver.strategy import Strategy
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 
-DEFAULT_TOLERATIONS = [
-    {
-        "key": "node.kubernetes.io/not-ready",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-    {
-        "key": "node.kubernetes.io/unreachable",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-]
 UPDATE_FORBIDDEN = (
     "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
     "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
@@ -193,6 +180,10 @@ class PodStrategy(Strategy):
         ),
     ]
 
+    def __init__(self, namespaced: bool, default_tolerations: DefaultTolerationSeconds | None = None) -> None:
+        super().__init__(namespaced)
+        self.default_tolerations = default_tolerations or DefaultTolerationSeconds()  # admission's config
+
     def default(self, obj: JSONObject) -> None:
         spec = obj.get("spec")
         if isinstance(spec, dict):
@@ -200,15 +191,8 @@ class PodStrategy(Strategy):
             default_pod_only(spec)
 
     def prepare_for_create(self, obj: JSONObject) -> None:
+        admit_default_toleration_seconds(obj, self.default_tolerations)
         spec = obj.get("spec")
-        if isinstance(spec, dict):
-            tolerations = spec.setdefault("tolerations", [])
-            if isinstance(tolerations, list):
-                for toleration in DEFAULT_TOLERATIONS:
-                    if not any(
-                        isinstance(t, dict) and t.get("key") == toleration["key"] for t in tolerations
-                    ):
-                        tolerations.append(dict(toleration))
         obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec if isinstance(spec, dict) else {})}
 
     def prepare_for_update(self, new: JSONObject, old: JSONObject) -> None:

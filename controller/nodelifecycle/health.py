@@ -1,25 +1,36 @@
-"""The node lifecycle controller: a node whose kubelet went silent becomes NotReady.
+"""What a node's health says, purely: whether its kubelet went silent, the conditions that says so,
+and the taints its conditions call for.
 
-A kubelet proves it is alive by renewing its Lease in kube-node-lease (and by posting node
-status). When neither happened within --node-monitor-grace-period, every node condition is
-set to Unknown ("Kubelet stopped posting node status.") and the node's pods are marked not
-Ready, so Services stop sending them traffic. `stale_since` is the pure decision.
+A kubelet proves it is alive by renewing its Lease in kube-node-lease and by posting node status.
+When neither happened within --node-monitor-grace-period, every node condition becomes Unknown
+("Kubelet stopped posting node status."). The conditions then map to taints as Kubernetes maps
+them: Ready=Unknown is `node.kubernetes.io/unreachable`, Ready=False `node.kubernetes.io/not-ready`,
+each as a NoExecute taint (which evicts pods, after their tolerationSeconds) and, with the pressure
+conditions and `spec.unschedulable`, as NoSchedule taints (TaintNodesByCondition). A node that is
+Ready again loses them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 
-from controller.framework.context import ControllerContext
-from kubelite.client import STRATEGIC_MERGE_PATCH, ApiError
-from kubelite.objects import Object, get_condition, now_rfc3339, parse_rfc3339
-from kubelite.resources import LEASES, NODES, PODS
+from kubelite.objects import Object, get_condition, parse_rfc3339
 
-log = logging.getLogger(__name__)
+TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
+TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+TAINT_OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 
-NODE_LEASE_NAMESPACE = "kube-node-lease"
+# nodeConditionToTaintKeyStatusMap: condition type -> {status: taint key}
+CONDITION_TAINTS: dict[str, dict[str, str]] = {
+    "Ready": {"False": TAINT_NOT_READY, "Unknown": TAINT_UNREACHABLE},
+    "MemoryPressure": {"True": "node.kubernetes.io/memory-pressure"},
+    "DiskPressure": {"True": "node.kubernetes.io/disk-pressure"},
+    "NetworkUnavailable": {"True": "node.kubernetes.io/network-unavailable"},
+    "PIDPressure": {"True": "node.kubernetes.io/pid-pressure"},
+}
+CONDITION_TAINT_KEYS = frozenset(key for by_status in CONDITION_TAINTS.values() for key in by_status.values())
+NO_EXECUTE_KEYS = frozenset({TAINT_NOT_READY, TAINT_UNREACHABLE})
 
 
 def last_heartbeat(node: Object, lease: Object | None) -> dt.datetime | None:
@@ -59,61 +70,42 @@ def unknown_conditions(node: Object, now: str) -> list[Object]:
     return out
 
 
-class NodeLifecycleController:
-    name = "nodelifecycle"
+def _taint_for(node: Object, condition_type: str) -> str | None:
+    cond = get_condition(node, condition_type)
+    return CONDITION_TAINTS[condition_type].get(cond.get("status", "")) if cond else None
 
-    def __init__(self, ctx: ControllerContext):
-        self.client = ctx.client
-        self.nodes = ctx.informer(NODES)
-        self.leases = ctx.informer(LEASES, NODE_LEASE_NAMESPACE)
-        self.pods = ctx.informer(PODS)
-        self.grace = ctx.options.node_monitor_grace_period
 
-    async def check(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        for node in self.nodes.list():
-            name = node["metadata"]["name"]
-            lease = self.leases.get(f"{NODE_LEASE_NAMESPACE}/{name}")
-            if is_stale(node, lease, now, self.grace):
-                await self._mark_unknown(node)
+def desired_taints(node: Object) -> list[tuple[str, str]]:
+    """The (key, effect) taints this controller wants on the node, from its conditions."""
+    wanted: list[tuple[str, str]] = []
+    for condition_type in CONDITION_TAINTS:
+        key = _taint_for(node, condition_type)
+        if key:
+            wanted.append((key, "NoSchedule"))
+    if (node.get("spec") or {}).get("unschedulable"):
+        wanted.append((TAINT_UNSCHEDULABLE, "NoSchedule"))
+    ready_key = _taint_for(node, "Ready")
+    if ready_key:
+        wanted.append((ready_key, "NoExecute"))
+    return wanted
 
-    async def _mark_unknown(self, node: Object) -> None:
-        name = node["metadata"]["name"]
-        log.warning("node %s: kubelet stopped posting node status; marking it NotReady", name)
-        patch = {"status": {"conditions": unknown_conditions(node, now_rfc3339())}}
-        try:
-            await self.client.patch(
-                NODES, name, patch, subresource="status", content_type=STRATEGIC_MERGE_PATCH
-            )
-        except ApiError as exc:
-            if exc.not_found:
-                return
-            raise
-        for pod in self.pods.list():
-            if pod.get("spec", {}).get("nodeName") != name:
-                continue
-            ready = get_condition(pod, "Ready")
-            if ready is None or ready.get("status") != "True":
-                continue
-            m = pod["metadata"]
-            cond = {"type": "Ready", "status": "False", "lastTransitionTime": now_rfc3339()}
-            try:
-                await self.client.patch(
-                    PODS,
-                    m["name"],
-                    {"status": {"conditions": [cond]}},
-                    m["namespace"],
-                    subresource="status",
-                    content_type=STRATEGIC_MERGE_PATCH,
-                )
-            except ApiError as exc:
-                log.info("could not mark pod %s/%s not ready: %s", m["namespace"], m["name"], exc)
 
-    async def run(self, workers: int = 1, period: float = 5.0) -> None:
-        """Check every node each period (--node-monitor-period); `workers` is unused: one loop."""
-        while True:
-            try:
-                await self.check()
-            except ApiError as exc:
-                log.warning("node lifecycle check failed: %s", exc)
-            await asyncio.sleep(period)
+def is_managed(taint: Object) -> bool:
+    """A taint this controller owns (and so may remove)."""
+    key, effect = taint.get("key"), taint.get("effect")
+    if effect == "NoSchedule":
+        return key in CONDITION_TAINT_KEYS or key == TAINT_UNSCHEDULABLE
+    return effect == "NoExecute" and key in NO_EXECUTE_KEYS
+
+
+def reconciled_taints(node: Object, now: str) -> list[Object] | None:
+    """The node's taints with the managed ones made to match its conditions (new ones stamped with
+    timeAdded, kept ones untouched so their timeAdded still counts); None when nothing changes."""
+    current: list[Object] = list((node.get("spec") or {}).get("taints") or [])
+    wanted = desired_taints(node)
+    kept = [t for t in current if not is_managed(t) or (t.get("key"), t.get("effect")) in wanted]
+    have = {(t.get("key"), t.get("effect")) for t in kept}
+    added = [{"key": k, "effect": e, "timeAdded": now} for k, e in wanted if (k, e) not in have]
+    if not added and len(kept) == len(current):
+        return None
+    return kept + added

@@ -1,0 +1,94 @@
+"""Taints and tolerations, as the taint manager weighs them (Kubernetes' v1helper and
+tainteviction): which NoExecute taints a pod tolerates, for how long, and when it is due to be
+evicted. Pure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from kubelite.objects import Object, parse_rfc3339
+
+NO_EXECUTE = "NoExecute"
+
+
+def tolerates(toleration: Object, taint: Object) -> bool:
+    """Kubernetes' ToleratesTaint: an empty effect matches every effect, an empty key with Exists
+    matches every key, Exists ignores the value, Equal (or no operator) compares it."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.get("key"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    if operator == "Equal":
+        return (toleration.get("value") or "") == (taint.get("value") or "")
+    return False
+
+
+def no_execute_taints(node: Object) -> list[Object]:
+    return [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == NO_EXECUTE]
+
+
+def matching_tolerations(taints: list[Object], tolerations: list[Object]) -> tuple[bool, list[Object]]:
+    """(every taint tolerated, the tolerations that did it): GetMatchingTolerations."""
+    used: list[Object] = []
+    for taint in taints:
+        match = next((t for t in tolerations if tolerates(t, taint)), None)
+        if match is None:
+            return False, []
+        used.append(match)
+    return True, used
+
+
+def min_toleration_seconds(used: list[Object]) -> float | None:
+    """The shortest tolerationSeconds among the used tolerations; None when all tolerate forever.
+    A negative or zero tolerationSeconds means at once (0)."""
+    seconds = [t["tolerationSeconds"] for t in used if t.get("tolerationSeconds") is not None]
+    if not used:
+        return 0.0
+    if not seconds:
+        return None
+    return float(max(0, min(int(s) for s in seconds)))
+
+
+@dataclass(frozen=True)
+class EvictionDecision:
+    """What the taint manager does with one pod: nothing (`due` None, `evict` False), evict at once,
+    or come back at `due`."""
+
+    evict: bool = False
+    due: dt.datetime | None = None
+    reason: str = ""
+
+
+def tainted_since(taints: list[Object], first_seen: dt.datetime) -> dt.datetime:
+    """When the node's NoExecute taints began to count: the earliest timeAdded (set by whoever
+    added the taint, so it survives a controller-manager restart or hand-over), else when this
+    controller first saw them."""
+    added = [parse_rfc3339(t["timeAdded"]) for t in taints if t.get("timeAdded")]
+    return min(added) if added else first_seen
+
+
+def eviction_decision(
+    pod: Object, taints: list[Object], now: dt.datetime, since: dt.datetime
+) -> EvictionDecision:
+    """processPodOnNode: untolerated NoExecute taint → evict now; tolerated with tolerationSeconds →
+    evict once the shortest has passed since `since`; tolerated forever (or no taints) → keep."""
+    if not taints:
+        return EvictionDecision()
+    tolerations = (pod.get("spec") or {}).get("tolerations") or []
+    all_tolerated, used = matching_tolerations(taints, tolerations)
+    if not all_tolerated:
+        return EvictionDecision(evict=True, reason="not all NoExecute taints are tolerated")
+    seconds = min_toleration_seconds(used)
+    if seconds is None:
+        return EvictionDecision()
+    due = since + dt.timedelta(seconds=seconds)
+    if now >= due:
+        return EvictionDecision(evict=True, due=due, reason=f"tolerationSeconds ({seconds:.0f}s) ran out")
+    return EvictionDecision(due=due)
