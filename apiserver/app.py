@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from aiohttp import web
 
 from apiserver import errors
+from apiserver.admission import DEFAULT_TOLERATION_SECONDS, DefaultTolerationSeconds
 from apiserver.allocation import NodePortRange, ServiceIPRange
 from apiserver.errors import APIError
 from apiserver.handlers import APIHandlers, ServerContext, render_error
@@ -52,6 +53,8 @@ class ServerOptions:
     etcd_cafile: str | None = None
     etcd_certfile: str | None = None
     etcd_keyfile: str | None = None
+    default_not_ready_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
+    default_unreachable_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
 
 
 def parse_args(argv: list[str] | None = None) -> ServerOptions:
@@ -75,6 +78,16 @@ def parse_args(argv: list[str] | None = None) -> ServerOptions:
     parser.add_argument("--etcd-cafile", help="CA bundle to verify the etcd servers with")
     parser.add_argument("--etcd-certfile", help="client certificate for etcd (PEM)")
     parser.add_argument("--etcd-keyfile", help="the private key of --etcd-certfile (PEM)")
+    parser.add_argument(
+        "--default-not-ready-toleration-seconds", type=int, default=DEFAULT_TOLERATION_SECONDS,
+        help="tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to every pod "
+        "that does not already have such a toleration (DefaultTolerationSeconds admission)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--default-unreachable-toleration-seconds", type=int, default=DEFAULT_TOLERATION_SECONDS,
+        help="tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to every "
+        "pod that does not already have such a toleration (DefaultTolerationSeconds admission)",
+    )  # fmt: skip
     parser.add_argument("-v", "--v", type=int, default=0, dest="verbosity", help="log verbosity (>=4: debug)")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.DEBUG if args.verbosity >= 4 else logging.INFO)
@@ -139,6 +152,9 @@ def build_app(options: ServerOptions) -> web.Application:
         table = build_resource_table(
             ServiceIPRange(options.service_cluster_ip_range),
             NodePortRange.parse(options.service_node_port_range),
+            DefaultTolerationSeconds(
+                options.default_not_ready_toleration_seconds, options.default_unreachable_toleration_seconds
+            ),
         )
         cache = WatchCache(store)
         ctx = ServerContext(

@@ -233,7 +233,7 @@ class Registry:
             meta = obj["metadata"]
             if not meta.get("name"):
                 meta["name"] = generate_name(meta.get("generateName", ""))
-            meta["uid"] = new_uid()
+            meta["uid"] = meta.get("uid") or new_uid()  # a strategy may pick it early (Job selectors)
             meta["creationTimestamp"] = rfc3339(self.clock())
             if rd.strategy.tracks_generation:
                 meta["generation"] = 1

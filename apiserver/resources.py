@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from apiserver import subresources
+from apiserver.admission import DefaultTolerationSeconds
 from apiserver.allocation import NodePortRange, ServiceIPRange
 from apiserver.errors import GroupResource
 from apiserver.kinds.apps import DeploymentStrategy, ReplicaSetStrategy
@@ -135,11 +136,15 @@ class ResourceTable:
         return [rd for rd in self.resources if rd.group == group and rd.version == version]
 
 
-def build_resource_table(ip_range: ServiceIPRange, node_ports: NodePortRange) -> ResourceTable:
+def build_resource_table(
+    ip_range: ServiceIPRange,
+    node_ports: NodePortRange,
+    default_tolerations: DefaultTolerationSeconds | None = None,
+) -> ResourceTable:
     """Every kind this apiserver serves, in discovery order."""
     strategies: dict[Resource, Callable[[bool], Strategy]] = {
         resources.NAMESPACES: NamespaceStrategy,
-        resources.PODS: PodStrategy,
+        resources.PODS: lambda namespaced: PodStrategy(namespaced, default_tolerations),
         resources.BINDINGS: Strategy,
         resources.NODES: NodeStrategy,
         resources.SERVICES: lambda namespaced: ServiceStrategy(namespaced, ip_range, node_ports),

@@ -5,26 +5,37 @@ Each row of CONTROLLERS names a controller as kube-controller-manager's `--contr
 class that builds it from a ControllerContext, and the `--concurrent-*-syncs` option that sets its
 workers. The manager builds the enabled ones, starts every informer they asked for, waits until
 the caches are synced, then runs the controllers; it owns every task and cancels them all on
-shutdown.
+shutdown. With --leader-elect (the default) it does all of this only while it holds the Lease
+kube-system/kube-controller-manager, so a second manager can stand by (kubelite.leaderelection).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from controller.cronjob import CronJobController
+from controller.daemonset import DaemonSetController
 from controller.deployment import DeploymentController
+from controller.disruption import DisruptionController
 from controller.endpoints import EndpointsController
 from controller.framework.context import ControllerContext
 from controller.garbagecollector import GarbageCollector
+from controller.job import JobController, TTLAfterFinishedController
 from controller.namespace import NamespaceController
 from controller.nodelifecycle import NodeLifecycleController
+from controller.podgc import PodGCController
 from controller.replicaset import ReplicaSetController, ReplicationManager
+from controller.statefulset import StatefulSetController
+from kubelite.leaderelection import LeaderElector
 
 log = logging.getLogger(__name__)
+
+RELEASE_TIMEOUT = 5.0  # seconds a stopping leader tries to release its Lease before it exits anyway
 
 
 class Controller(Protocol):
@@ -42,13 +53,22 @@ class ControllerDescriptor:
 
 
 CONTROLLERS = (
+    ControllerDescriptor("cronjob", CronJobController, "concurrent_cron_job_syncs", 5),
+    ControllerDescriptor("daemonset", DaemonSetController, "concurrent_daemonset_syncs", 2),
     ControllerDescriptor("deployment", DeploymentController, "concurrent_deployment_syncs", 5),
+    ControllerDescriptor("disruption", DisruptionController, None, 1),
     ControllerDescriptor("endpoints", EndpointsController, "concurrent_endpoint_syncs", 5),
     ControllerDescriptor("garbagecollector", GarbageCollector, "concurrent_gc_syncs", 20),
+    ControllerDescriptor("job", JobController, "concurrent_job_syncs", 5),
     ControllerDescriptor("namespace", NamespaceController, "concurrent_namespace_syncs", 10),
     ControllerDescriptor("nodelifecycle", NodeLifecycleController, None, 1),
+    ControllerDescriptor("podgc", PodGCController, None, 1),
     ControllerDescriptor("replicaset", ReplicaSetController, "concurrent_replicaset_syncs", 5),
     ControllerDescriptor("replicationcontroller", ReplicationManager, "concurrent_rc_syncs", 5),
+    ControllerDescriptor(
+        "ttl-after-finished", TTLAfterFinishedController, "concurrent_ttl_after_finished_syncs", 5
+    ),
+    ControllerDescriptor("statefulset", StatefulSetController, "concurrent_statefulset_syncs", 5),
 )
 ALL_CONTROLLERS = tuple(d.name for d in CONTROLLERS)
 
@@ -70,12 +90,47 @@ def enabled(spec: str) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+class LeadershipLost(Exception):
+    """The Lease could not be renewed in time: the controllers have stopped; the process must exit
+    (kube-controller-manager exits 1 with "leaderelection lost") and its supervisor restart it."""
+
+
 class ControllerManager:
-    def __init__(self, ctx: ControllerContext):
+    def __init__(self, ctx: ControllerContext, elector: LeaderElector | None = None):
         self.ctx = ctx
         self.options: Any = ctx.options
+        self.elector = elector  # None: --leader-elect=false, the controllers run at once
 
     async def run(self) -> None:
+        """Run the controllers; with leader election, only while this manager holds the Lease. On
+        shutdown the controllers stop first and only then is the Lease released (ReleaseOnCancel),
+        so no two managers ever act at once; a lost Lease stops them and raises LeadershipLost."""
+        elector = self.elector
+        if elector is None:
+            await self.run_controllers()
+            return
+        await elector.acquire()
+        controllers = asyncio.create_task(self.run_controllers(), name="controllers")
+        renewing = asyncio.create_task(elector.renew(), name="leader election")
+        lost = False
+        try:
+            await asyncio.wait({controllers, renewing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost = renewing.done() and not renewing.cancelled()
+            for task in (controllers, renewing):
+                task.cancel()
+            await asyncio.gather(controllers, renewing, return_exceptions=True)
+            if not lost:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(RELEASE_TIMEOUT):
+                        await elector.release()
+        if lost:
+            await elector.stopped_leading()
+            log.error("leaderelection lost")
+            raise LeadershipLost(elector.lock.describe())
+        controllers.result()  # a controller's failure fails the process
+
+    async def run_controllers(self) -> None:
         on = set(self.options.controllers)
         running: list[tuple[Controller, int]] = []
         for descriptor in CONTROLLERS:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from kubelite import kubeconfig
+from kubelite.duration import parse_duration
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -31,6 +32,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         etcd_ports=tuple(args.etcd_ports),
         etcd_peer_ports=tuple(args.etcd_peer_ports),
         first_node_address=args.first_node_address,
+        controller_managers=args.controller_managers,
+        pod_eviction_timeout=args.pod_eviction_timeout,
     )
     cluster = LocalCluster(spec)
     try:
@@ -108,7 +111,16 @@ def parser() -> argparse.ArgumentParser:
         help="peer ports, one for each client port",
     )
     up.add_argument("--first-node-address", default="127.0.0.2", help="node i listens on this address + i")
+    up.add_argument(
+        "--controller-managers", type=int, choices=range(1, 10), default=2, metavar="N",
+        help="how many controller-managers (1-9): one leads on a Lease, the others stand by to take over",
+    )  # fmt: skip
     up.add_argument("--timeout", type=float, default=120, help="seconds to wait for Ready nodes")
+    up.add_argument(
+        "--pod-eviction-timeout", type=parse_duration, default=300.0,
+        help="how long pods stay on a failed node before they are evicted (the apiserver's default "
+        "not-ready/unreachable tolerationSeconds), e.g. 30s or 5m",
+    )  # fmt: skip
     up.add_argument("--skip-images", action="store_true", help="do not check or build images")
     up.add_argument("--keep-on-failure", action="store_true", help="leave processes running to debug")
     up.set_defaults(func=cmd_up)

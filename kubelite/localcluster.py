@@ -42,6 +42,10 @@ Log = Callable[[str], None]
 class ClusterSpec:
     name: str = "kubelite-local"
     nodes: int = 2
+    # two controller-managers elect a leader on a Lease, so killing the active one loses nothing;
+    # manager i serves /healthz on 127.0.0.1 at controller_manager_port + i
+    controller_managers: int = 2
+    controller_manager_port: int = 10257
     api_address: str = "127.0.0.1"
     api_port: int = 6443
     # one etcdlite member per client port, with the peer port beside it (etcd's own layout)
@@ -53,6 +57,9 @@ class ClusterSpec:
     pause_image: str = "kubelite/pause:latest"
     state_dir: str = ""
     extra_args: dict[str, list[str]] = field(default_factory=dict)
+    # `kubelite up --pod-eviction-timeout`: how long pods stay on a failed node, as the tolerationSeconds
+    # of the apiserver's default not-ready/unreachable tolerations (its flags are left out at 300)
+    pod_eviction_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.state_dir:
@@ -85,6 +92,29 @@ class ClusterSpec:
 
 def default_state_root() -> Path:
     return Path(os.environ.get("KUBELITE_STATE", Path.home() / ".kubelite"))
+
+
+def default_tolerations(spec: ClusterSpec) -> list[str]:
+    """The apiserver flags that carry --pod-eviction-timeout (none at the default of 300 s)."""
+    if spec.pod_eviction_timeout == 300:
+        return []
+    seconds = str(int(spec.pod_eviction_timeout))
+    return [
+        "--default-not-ready-toleration-seconds", seconds,
+        "--default-unreachable-toleration-seconds", seconds,
+    ]  # fmt: skip
+
+
+def controller_managers(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
+    """controller-manager, controller-manager-2, ...: one leads (the Lease kube-system/
+    kube-controller-manager), the others stand by; each exits when it loses the Lease. Pure."""
+    extra = range(2, spec.controller_managers + 1)
+    names = ["controller-manager", *(f"controller-manager-{i}" for i in extra)]
+    return [
+        (name, ["controller", "--master", spec.server, "--bind-address", "127.0.0.1",
+                "--secure-port", str(spec.controller_manager_port + i)])
+        for i, name in enumerate(names)
+    ]  # fmt: skip
 
 
 def commands(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
@@ -123,9 +153,9 @@ def commands(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
         ("apiserver", ["apiserver", "--etcd-servers", ",".join(spec.etcd_endpoints),
                        "--bind-address", spec.api_address, "--secure-port", str(spec.api_port),
                        "--advertise-address", spec.api_address,
-                       "--service-node-port-range", spec.node_port_range]),
+                       "--service-node-port-range", spec.node_port_range, *default_tolerations(spec)]),
         ("scheduler", ["scheduler", "--master", spec.server]),
-        ("controller-manager", ["controller", "--master", spec.server]),
+        *controller_managers(spec),
     ]  # fmt: skip
     for i in range(spec.nodes):
         name, address = spec.node_name(i), spec.node_address(i)

@@ -122,7 +122,9 @@ CONTROLLERREVISIONS = Resource(
     "apps", "v1", "controllerrevisions", "ControllerRevision", True, "controllerrevision",
 )  # fmt: skip
 JOBS = Resource("batch", "v1", "jobs", "Job", True, "job", (), ("all",), (status("Job"),))
-CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob", True, "cronjob", ("cj",), ("all",), (status("CronJob"),))
+CRONJOBS = Resource(
+    "batch", "v1", "cronjobs", "CronJob", True, "cronjob", ("cj",), ("all",), (status("CronJob"),)
+)
 PODDISRUPTIONBUDGETS = Resource(
     "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, "poddisruptionbudget", ("pdb",),
     subresources=(status("PodDisruptionBudget"),),

@@ -138,7 +138,21 @@ TYPES: dict[str, tuple[Field, ...]] = {
         b(30, "enableServiceLinks"), lst(33, "topologySpreadConstraints", "Generic", key="topologyKey"),
         lst(34, "ephemeralContainers", "Container", key="name"),
         lst(38, "schedulingGates", "Generic", key="name"), lst(39, "resourceClaims", "Generic", key="name"),
+        m(18, "affinity", "Affinity"),
     ),
+    "Affinity": (m(1, "nodeAffinity", "NodeAffinity"), m(2, "podAffinity", "Generic"),
+                 m(3, "podAntiAffinity", "Generic")),
+    "NodeAffinity": (
+        m(1, "requiredDuringSchedulingIgnoredDuringExecution", "NodeSelector"),
+        lst(2, "preferredDuringSchedulingIgnoredDuringExecution", "PreferredSchedulingTerm"),
+    ),
+    "NodeSelector": (lst(1, "nodeSelectorTerms", "NodeSelectorTerm"),),
+    "NodeSelectorTerm": (
+        lst(1, "matchExpressions", "NodeSelectorRequirement"),
+        lst(2, "matchFields", "NodeSelectorRequirement"),
+    ),
+    "NodeSelectorRequirement": (s(1, "key"), s(2, "operator"), lst(3, "values", STRING)),
+    "PreferredSchedulingTerm": (i(1, "weight"), m(2, "preference", "NodeSelectorTerm")),
     "Container": (
         s(1, "name"), s(2, "image"), lst(3, "command", STRING), lst(4, "args", STRING), s(5, "workingDir"),
         lst(6, "ports", "ContainerPort", key="containerPort"), lst(7, "env", "EnvVar", key="name"),
@@ -223,11 +237,94 @@ TYPES: dict[str, tuple[Field, ...]] = {
         m(3, "template", "PodTemplateSpec"), i(4, "minReadySeconds"),
     ),
     "ReplicaSetStatus": (_conditions(6),),
+    "StatefulSet": _object("StatefulSetSpec", "StatefulSetStatus"),
+    "StatefulSetSpec": (
+        i(1, "replicas", keep_zero=True), m(2, "selector", "LabelSelector"),
+        m(3, "template", "PodTemplateSpec"), lst(4, "volumeClaimTemplates", "Generic"), s(5, "serviceName"),
+        s(6, "podManagementPolicy"), m(7, "updateStrategy", "StatefulSetUpdateStrategy"),
+        i(8, "revisionHistoryLimit", keep_zero=True), i(9, "minReadySeconds"),
+        m(10, "persistentVolumeClaimRetentionPolicy", "StatefulSetPersistentVolumeClaimRetentionPolicy"),
+        m(11, "ordinals", "StatefulSetOrdinals"),
+    ),
+    "StatefulSetUpdateStrategy": (s(1, "type"), m(2, "rollingUpdate", "RollingUpdateStatefulSetStrategy")),
+    "RollingUpdateStatefulSetStrategy": (
+        i(1, "partition", keep_zero=True), Field("maxUnavailable", 2, INT_OR_STRING),
+    ),
+    "StatefulSetPersistentVolumeClaimRetentionPolicy": (s(1, "whenDeleted"), s(2, "whenScaled")),
+    "StatefulSetOrdinals": (i(1, "start"),),
+    "StatefulSetStatus": (
+        i(1, "observedGeneration"), i(2, "replicas"), i(3, "readyReplicas"), i(4, "currentReplicas"),
+        i(5, "updatedReplicas"), s(6, "currentRevision"), s(7, "updateRevision"), i(9, "collisionCount"),
+        _conditions(10), i(11, "availableReplicas"),
+    ),
+    "DaemonSet": _object("DaemonSetSpec", "DaemonSetStatus"),
+    "DaemonSetSpec": (
+        m(1, "selector", "LabelSelector"), m(2, "template", "PodTemplateSpec"),
+        m(3, "updateStrategy", "DaemonSetUpdateStrategy"), i(4, "minReadySeconds"),
+        i(6, "revisionHistoryLimit", keep_zero=True),
+    ),
+    "DaemonSetUpdateStrategy": (s(1, "type"), m(2, "rollingUpdate", "RollingUpdateDaemonSet")),
+    "RollingUpdateDaemonSet": (
+        Field("maxUnavailable", 1, INT_OR_STRING), Field("maxSurge", 2, INT_OR_STRING),
+    ),
+    "DaemonSetStatus": (
+        i(1, "currentNumberScheduled"), i(2, "numberMisscheduled"), i(3, "desiredNumberScheduled"),
+        i(4, "numberReady"), i(5, "observedGeneration"), i(6, "updatedNumberScheduled"),
+        i(7, "numberAvailable"), i(8, "numberUnavailable"), i(9, "collisionCount"), _conditions(10),
+    ),
+    # data (2) is a RawExtension: raw JSON that no patch merges into and no schema describes
+    "ControllerRevision": (m(1, "metadata", "ObjectMeta"), i(3, "revision")),
+    # ------------------------------------------------------------------ batch/v1 Jobs
+    "Job": _object("JobSpec", "JobStatus"),
+    "JobSpec": (
+        i(1, "parallelism", keep_zero=True), i(2, "completions", keep_zero=True),
+        i(3, "activeDeadlineSeconds"), i(7, "backoffLimit", keep_zero=True),
+        i(12, "backoffLimitPerIndex", keep_zero=True), i(13, "maxFailedIndexes", keep_zero=True),
+        m(4, "selector", "LabelSelector"), b(5, "manualSelector"), m(6, "template", "PodTemplateSpec"),
+        i(8, "ttlSecondsAfterFinished", keep_zero=True), s(9, "completionMode"), b(10, "suspend"),
+        s(14, "podReplacementPolicy"), s(15, "managedBy"), m(11, "podFailurePolicy", "Generic"),
+        m(16, "successPolicy", "Generic"),
+    ),
+    "JobStatus": (
+        lst(1, "conditions", "JobCondition", key="type"), t(2, "startTime"), t(3, "completionTime"),
+        i(4, "active"), i(5, "succeeded"), i(6, "failed"), i(11, "terminating"), s(7, "completedIndexes"),
+        s(10, "failedIndexes"), i(9, "ready"),
+    ),
+    "JobCondition": (
+        s(1, "type"), s(2, "status"), t(3, "lastProbeTime"), t(4, "lastTransitionTime"), s(5, "reason"),
+        s(6, "message"),
+    ),
+    # ------------------------------------------------------------------ batch/v1 CronJobs
+    "CronJob": _object("CronJobSpec", "CronJobStatus"),
+    "CronJobSpec": (
+        s(1, "schedule"), s(8, "timeZone"), i(2, "startingDeadlineSeconds", keep_zero=True),
+        s(3, "concurrencyPolicy"), Field("suspend", 4, BOOL, keep_zero=True),
+        m(5, "jobTemplate", "JobTemplateSpec"), i(6, "successfulJobsHistoryLimit", keep_zero=True),
+        i(7, "failedJobsHistoryLimit", keep_zero=True),
+    ),
+    "JobTemplateSpec": (m(1, "metadata", "ObjectMeta"), m(2, "spec", "JobSpec")),
+    # active is listType=atomic: a patch replaces it whole
+    "CronJobStatus": (
+        lst(1, "active", "ObjectReference"), t(4, "lastScheduleTime"), t(5, "lastSuccessfulTime"),
+    ),
+    "ObjectReference": (
+        s(1, "kind"), s(2, "namespace"), s(3, "name"), s(4, "uid"), s(5, "apiVersion"),
+        s(6, "resourceVersion"), s(7, "fieldPath"),
+    ),
     # ------------------------------------------------------------------ autoscaling/v1, policy/v1
     "Scale": _object("ScaleSpec", "ScaleStatus"),
     "ScaleSpec": (i(1, "replicas", keep_zero=True),),
     "ScaleStatus": (i(1, "replicas"), s(2, "selector")),
     "Eviction": (m(1, "metadata", "ObjectMeta"), m(2, "deleteOptions", "DeleteOptions")),
+    "PodDisruptionBudget": _object("PodDisruptionBudgetSpec", "PodDisruptionBudgetStatus"),
+    "PodDisruptionBudgetSpec": (
+        Field("minAvailable", 1, INT_OR_STRING, keep_zero=True), m(2, "selector", "LabelSelector"),
+        Field("maxUnavailable", 3, INT_OR_STRING, keep_zero=True), s(4, "unhealthyPodEvictionPolicy"),
+    ),
+    "PodDisruptionBudgetStatus": (
+        i(1, "observedGeneration"), kv(2, "disruptedPods", TIME), i(3, "disruptionsAllowed"),
+        i(4, "currentHealthy"), i(5, "desiredHealthy"), i(6, "expectedPods"), _conditions(7),
+    ),
 }  # fmt: skip
 
 

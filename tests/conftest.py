@@ -63,7 +63,9 @@ class ControlPlane:
     """etcdlite and the apiserver as real processes, each on a port it bound itself (port 0, read
     back from its log), so no two control planes ever race for a port."""
 
-    def __init__(self, workdir: Path, node_port_range: str = "30000-32767"):
+    def __init__(
+        self, workdir: Path, node_port_range: str = "30000-32767", apiserver_args: tuple[str, ...] = ()
+    ):
         self.logs = workdir / "logs"
         self.processes: list[Process] = []
         try:
@@ -76,7 +78,7 @@ class ControlPlane:
             apiserver = self.start(
                 "apiserver",
                 ["--etcd-servers", self.etcd, "--bind-address", "127.0.0.1", "--secure-port", "0",
-                 "--service-node-port-range", node_port_range],
+                 "--service-node-port-range", node_port_range, *apiserver_args],
             )  # fmt: skip
             self.server = apiserver.wait_log_match(r"serving on (http://\S+:\d+)").group(1)
         except BaseException:
@@ -104,10 +106,11 @@ class ControlPlane:
 
 
 @contextlib.contextmanager
-def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
+def running_control_plane(workdir: Path, apiserver_args: tuple[str, ...] = ()) -> Iterator[ControlPlane]:
     """A ControlPlane, ready, for the block; closed on the way out (which fails unless every process
-    was still running and exited 0), also when the block or the start-up fails."""
-    cp = ControlPlane(workdir)
+    was still running and exited 0), also when the block or the start-up fails. apiserver_args are
+    extra apiserver flags."""
+    cp = ControlPlane(workdir, apiserver_args=apiserver_args)
     try:
         cp.wait_ready()
         yield cp

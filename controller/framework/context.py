@@ -61,7 +61,7 @@ class QueueController:
     name = "controller"
 
     def __init__(self, queue: WorkQueue | None = None):
-        self.queue = queue or WorkQueue()
+        self.queue = queue if queue is not None else WorkQueue()
 
     async def sync(self, key: str) -> None:
         raise NotImplementedError

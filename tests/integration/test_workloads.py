@@ -31,7 +31,10 @@ class Workloads:
 
     def start_controller_manager(self) -> Process:
         self.controller = self.cp.start(
-            "controller", ["--master", self.cp.server, "--node-monitor-grace-period", "60s"],
+            # short leases: a restarted manager has a new identity and must wait out the old lease
+            "controller", ["--master", self.cp.server, "--node-monitor-grace-period", "60s",
+                           "--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s",
+                           "--leader-elect-retry-period", "1s"],
             name=f"controller-manager-{len(self.cp.processes)}",
         )  # fmt: skip
         self.controller.wait_log("caches synced", timeout=30)

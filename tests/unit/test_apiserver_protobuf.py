@@ -79,7 +79,7 @@ def test_deployment_keeps_an_explicit_zero_replicas_and_reads_quantities_and_neg
 def test_bad_bodies_are_refused_with_a_reason():
     with pytest.raises(ProtobufError, match="magic"):
         decode_envelope(b"{}")
-    with pytest.raises(ProtobufError, match="cannot decode protobuf for kind 'CronJob'"):
-        decode_envelope(envelope("batch/v1", "CronJob", b""))
+    with pytest.raises(ProtobufError, match="cannot decode protobuf for kind 'HorizontalPodAutoscaler'"):
+        decode_envelope(envelope("autoscaling/v2", "HorizontalPodAutoscaler", b""))
     with pytest.raises(ProtobufError, match="truncated"):
         decode_envelope(envelope("v1", "Namespace", field(1, b"\x0a\x05ab")))

@@ -85,7 +85,7 @@ def test_discovery_documents() -> None:
         == "127.0.0.1:6443"
     )
     groups = discovery.api_groups(TABLE)["groups"]
-    assert [g["name"] for g in groups] == ["apps", "coordination.k8s.io"]
+    assert [g["name"] for g in groups] == ["apps", "batch", "policy", "coordination.k8s.io"]
     core = discovery.resource_list(TABLE, "", "v1")
     by_name = {r["name"]: r for r in core["resources"]}
     assert by_name["pods"]["shortNames"] == ["po"] and by_name["pods"]["categories"] == ["all"]
@@ -112,12 +112,19 @@ def test_discovery_documents() -> None:
     }
     assert apps["replicasets"]["shortNames"] == ["rs"]
     assert by_name["replicationcontrollers"]["shortNames"] == ["rc"]
-    assert discovery.resource_list(TABLE, "batch", "v1") is None
+    assert apps["statefulsets/scale"]["kind"] == "Scale" and apps["daemonsets"]["shortNames"] == ["ds"]
+    batch = {r["name"]: r for r in discovery.resource_list(TABLE, "batch", "v1")["resources"]}
+    assert batch["cronjobs"]["shortNames"] == ["cj"] and batch["jobs"]["categories"] == ["all"]
+    policy = {r["name"]: r for r in discovery.resource_list(TABLE, "policy", "v1")["resources"]}
+    assert policy["poddisruptionbudgets"]["shortNames"] == ["pdb"]
+    assert discovery.resource_list(TABLE, "autoscaling", "v2") is None
 
 
 def test_openapi_documents() -> None:
     index = discovery.openapi_index(TABLE)["paths"]
-    assert set(index) == {"api/v1", "apis/coordination.k8s.io/v1", "apis/apps/v1"}
+    assert set(index) == {
+        "api/v1", "apis/coordination.k8s.io/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
+    }  # fmt: skip
     assert index["api/v1"]["serverRelativeURL"].startswith("/openapi/v3/api/v1?hash=")
     document = discovery.openapi_document(TABLE, "", "v1")
     patch = document["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]

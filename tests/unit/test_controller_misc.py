@@ -15,8 +15,9 @@ from kubelite.quantity import QuantityError, milli, parse_quantity
 def test_controllers_flag_follows_kube_controller_manager():
     assert enabled("*") == tuple(sorted(ALL_CONTROLLERS))
     assert set(ALL_CONTROLLERS) == {
-        "deployment", "endpoints", "garbagecollector", "namespace", "nodelifecycle", "replicaset",
-        "replicationcontroller",
+        "cronjob", "daemonset", "deployment", "disruption", "endpoints", "garbagecollector", "job",
+        "namespace", "nodelifecycle", "podgc", "replicaset", "replicationcontroller", "statefulset",
+        "ttl-after-finished",
     }  # fmt: skip
     assert "namespace" not in enabled("*,-namespace") and "deployment" in enabled("*,-namespace")
     assert enabled("endpoints,deployment") == ("deployment", "endpoints")

@@ -35,8 +35,12 @@ def test_local_cluster_runs_each_process_with_the_real_programs_flags(tmp_path):
     )
     procs = dict(commands(spec))
     assert list(procs) == [
-        "etcd-1", "etcd-2", "etcd-3", "apiserver", "scheduler", "controller-manager",
+        "etcd-1", "etcd-2", "etcd-3", "apiserver", "scheduler", "controller-manager", "controller-manager-2",
         "kubelet-node-1", "proxy-node-1", "kubelet-node-2", "proxy-node-2",
+    ]  # fmt: skip
+    assert procs["controller-manager-2"][2:] == [
+        "controller", "--master", "http://127.0.0.1:7000",
+        "--bind-address", "127.0.0.1", "--secure-port", "10258",
     ]  # fmt: skip
     assert procs["apiserver"][2:] == [
         "apiserver", "--etcd-servers", "http://127.0.0.1:7001,http://127.0.0.1:7003,http://127.0.0.1:7005",
