@@ -23,40 +23,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
-import re
-import shutil
-import signal
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+from bench.hollowplane import ControlPlane, NodeGroup, machine, run_benchmark, wait_nodes, write_json
 from bench.memory import cpu_seconds, rss_bytes
+from bench.phases import Phase, Row, judged, phase_line, table_lines
 from bench.stats import percentile
-from bench.stores import StoreKind, child_process, start_cluster
 from kubelite.client import ApiClient
-from kubelite.objects import is_node_ready, is_pod_ready
-from kubelite.resources import DEPLOYMENTS, NODES, PODS
-from kubelite.waiting import wait_for
+from kubelite.objects import is_pod_ready
+from kubelite.resources import DEPLOYMENTS, PODS
 
 log = logging.getLogger("bench.deployments")
 
 # Upper limits (the controller-manager's RSS and CPU when idle): a figure meets its target below it.
 TARGETS = {"scale_up_s": 30.0, "rolling_update_s": 60.0, "idle_rss_mb": 200.0, "idle_cpu_pct": 2.0}
-
-
-@dataclass
-class Phase:
-    name: str
-    seconds: float = 0.0
-    loadavg: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds used in the phase
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,20 +55,19 @@ class Result:
 # ---------------------------------------------------------------------------------- pure parts
 
 
-def judge(result: Result) -> list[tuple[str, str, str, bool | None]]:
+def judge(result: Result) -> list[Row]:
     """(measurement, value, target, met) rows; a phase that did not complete misses its target. Pure."""
     by = {p.name: p for p in result.phases}
-    rows: list[tuple[str, str, str, bool | None]] = []
+    rows: list[Row] = []
 
-    def judged(name: str, value: str, figure: float, target: str, unit: str, complete: bool = True) -> None:
+    def against(name: str, value: str, figure: float, target: str, unit: str, complete: bool = True) -> None:
         """A row whose figure is held against TARGETS[target], shown as "< limit unit"."""
-        limit = TARGETS[target]
-        rows.append((name, value, f"< {limit:g} {unit}", complete and figure < limit))
+        rows.append(judged(name, value, figure, TARGETS[target], unit, complete))
 
     up = by.get("scale-up")
     if up is not None:
         name, complete = f"scale 0 -> {result.replicas} available", bool(up.details.get("complete"))
-        judged(name, f"{up.seconds:.1f} s", up.seconds, "scale_up_s", "s", complete)
+        against(name, f"{up.seconds:.1f} s", up.seconds, "scale_up_s", "s", complete)
         lat = up.details.get("create_to_running_s") or {}
         if lat:
             value = f"{lat['p50']:.2f} / {lat['p99']:.2f} s"
@@ -95,98 +79,25 @@ def judge(result: Result) -> list[tuple[str, str, str, bool | None]]:
     roll = by.get("rolling-update")
     if roll is not None:
         name, complete = f"rolling update of {result.replicas} (25%/25%)", bool(roll.details.get("complete"))
-        judged(name, f"{roll.seconds:.1f} s", roll.seconds, "rolling_update_s", "s", complete)
+        against(name, f"{roll.seconds:.1f} s", roll.seconds, "rolling_update_s", "s", complete)
     idle = by.get("idle")
     if idle is not None:
         rss = idle.details["controller_manager_rss_mb"]
         cpu = idle.details["controller_manager_cpu_pct"]
-        judged("controller-manager RSS (idle, pods settled)", f"{rss:.0f} MB", rss, "idle_rss_mb", "MB")
-        judged("controller-manager CPU (idle, 10 s)", f"{cpu:.2f} % of a core", cpu, "idle_cpu_pct", "%")
+        against("controller-manager RSS (idle, pods settled)", f"{rss:.0f} MB", rss, "idle_rss_mb", "MB")
+        against("controller-manager CPU (idle, 10 s)", f"{cpu:.2f} % of a core", cpu, "idle_cpu_pct", "%")
     return rows
 
 
 def render(result: Result) -> str:
     lines = [f"kubelite Deployment benchmark: {result.nodes} hollow nodes, {result.replicas} replicas",
              f"machine: {result.machine}", ""]  # fmt: skip
-    header = f"{'measurement':52} {'value':22} {'target':10} met"
-    lines += [header, "-" * len(header)]
-    for name, value, target, met in judge(result):
-        mark = "" if met is None else ("yes" if met else "NO")
-        lines.append(f"{name:52} {value:22} {target:10} {mark}")
-    lines.append("")
-    for phase in result.phases:
-        load = "/".join(f"{x:.2f}" for x in phase.loadavg)
-        line = f"{phase.name}: {phase.seconds:.1f} s, load {load}"
-        if phase.cpu:
-            line += "; CPU: " + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(phase.cpu.items()))
-        if phase.details.get("rss_mb"):
-            line += "; RSS: " + ", ".join(
-                f"{k} {v:.0f} MB" for k, v in sorted(phase.details["rss_mb"].items())
-            )
-        lines.append(line)
+    lines += [*table_lines(judge(result)), ""]
+    lines += [phase_line(phase) for phase in result.phases]
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------- the cluster
-
-
-class ControlPlane:
-    """etcdlite x3, apiserver, scheduler, controller-manager and the hollow node fleet."""
-
-    def __init__(self, nodes: int, workdir: Path):
-        self.workdir = workdir
-        self.store = start_cluster(StoreKind.ETCDLITE, members=3)
-        self.processes: dict[str, Any] = {}
-        api_log = workdir / "apiserver.log"
-        etcd = ",".join(f"http://{a}" for a in self.store.addresses)
-        argv = [sys.executable, "-m", "apiserver", "--etcd-servers", etcd, "--bind-address", "127.0.0.1"]
-        self.processes["apiserver"] = child_process([*argv, "--secure-port", "0"], api_log)
-        self.server = self._await_log(api_log, r"serving on (http://\S+:\d+)")
-        for name, argv in (
-            ("scheduler", ["-m", "scheduler", "--master", self.server]),
-            ("controller-manager", ["-m", "controller", "--master", self.server]),
-            ("hollow-nodes", ["-m", "kubelet.hollow", "--master", self.server, "--nodes", str(nodes)]),
-        ):
-            self.processes[name] = child_process([sys.executable, *argv], workdir / f"{name}.log")
-
-    def _await_log(self, path: Path, pattern: str, timeout: float = 30) -> str:
-        def logged() -> str:
-            match = re.search(pattern, path.read_text(errors="replace")) if path.exists() else None
-            return match.group(1) if match else ""
-
-        return wait_for(logged, f"{path.name} to log /{pattern}/", timeout=timeout, interval=0.1)
-
-    def pids(self) -> dict[str, int]:
-        out = {name: p.pid for name, p in self.processes.items()}
-        out.update({f"etcd-{m.name}": m.pid for m in self.store.members})
-        return out
-
-    def cpu(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
-
-    def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.processes.values():
-            try:
-                proc.wait(15)
-            except Exception:
-                proc.kill()
-        self.store.stop()
-
-
 # ---------------------------------------------------------------------------------- the phases
-
-
-async def wait_nodes(client: ApiClient, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        nodes = (await client.list(NODES)).get("items") or []
-        if sum(1 for n in nodes if is_node_ready(n)) >= count:
-            return
-        await asyncio.sleep(0.5)
-    raise RuntimeError(f"{count} hollow nodes did not become Ready within {timeout}s")
 
 
 class PodClock:
@@ -303,23 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-logs", help="copy every process's log into this directory")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-deployments-"))
-    machine = {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg(), "python": sys.version.split()[0]}
-    result = Result(args.nodes, args.replicas, machine)
-    cp = None
-    try:
-        log.info("starting 3 etcdlite members, the control plane and %d hollow nodes", args.nodes)
-        cp = ControlPlane(args.nodes, workdir)
-        asyncio.run(measure(cp, args.nodes, args.replicas, result))
-    finally:
-        if cp is not None:
-            cp.stop()
-        if args.keep_logs:
-            shutil.copytree(workdir, args.keep_logs, dirs_exist_ok=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+    result = Result(args.nodes, args.replicas, machine())
+    log.info("starting 3 etcdlite members, the control plane and %d hollow nodes", args.nodes)
+    run_benchmark(
+        "bench-deployments-",
+        lambda workdir: ControlPlane(workdir, [NodeGroup("hollow-nodes", args.nodes)]),
+        lambda cp: measure(cp, args.nodes, args.replicas, result),
+        args.keep_logs,
+    )
     print(render(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(asdict(result), indent=2))
+        write_json(args.json, result)
     return 0 if all(met is not False for *_, met in judge(result)) else 1
 
 
