@@ -47,6 +47,17 @@ def test_the_readme_session_works_as_written(mode, images):
         # the session ends with curl on NodePort 30080 reaching a pod of the rolled-out 2.0 release
         assert re.search(r"^web-[a-z0-9]+-[a-z0-9]{5} 2\.0$", ran.stdout, re.MULTILINE), ran.stdout
         assert 'deployment "web" successfully rolled out' in ran.stdout, ran.stdout
+        workloads = bash(sh_blocks("### The other workload kinds")[0], env, timeout=900)
+        out = workloads.stdout
+        assert workloads.returncode == 0, (
+            f"the README's workload kinds failed under {mode}:\n{out}\n{workloads.stderr}"
+        )
+        print(out)
+        assert out.count('daemon set "node-agent" successfully rolled out') == 2, out
+        assert "partitioned roll out complete: 3 new pods have been updated..." in out, out
+        assert {"item 0 done", "item 1 done", "item 2 done"} <= set(out.splitlines()), out
+        assert "job.batch/hello-now condition met" in out and "node/node-2 drained" in out, out
+        assert re.search(r"^web\s+2\s+N/A\s+1\s", out, re.MULTILINE), out  # kubectl get pdb web
     finally:
         stopped = bash(down, env, timeout=300)
         for leftover in created_files(session):  # a session that failed half way leaves them
