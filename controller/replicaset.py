@@ -20,6 +20,7 @@ from typing import Any
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
+from controller.framework.owners import owner_key, selecting_owners
 from controller.framework.podcontrol import PodControl
 from kubelite.client import ApiError
 from kubelite.informer import CONTROLLER_INDEX, orphans_in
@@ -156,25 +157,13 @@ class ReplicaSetController(QueueController):
 
     def _owner_key(self, pod: Object) -> str | None:
         """The key of the owner (of this kind) that controls pod, if it still exists in the cache."""
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != self.resource.kind:
-            return None
-        key = f"{pod['metadata'].get('namespace')}/{ref.get('name')}"
-        owner = self.owners.get(key)
-        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return key
+        return owner_key(self.owners, self.resource.kind, pod)
 
     def _selecting(self, pod: Object) -> list[str]:
         """Keys of the owners whose selector matches an orphan pod (candidates to adopt it)."""
-        out = []
-        for owner in self.owners.list(pod["metadata"].get("namespace", "")):
-            try:
-                if self.selector(owner).matches(pod["metadata"].get("labels")):
-                    out.append(key_of(owner))
-            except SelectorError:
-                continue
-        return out
+        return selecting_owners(
+            self.owners, pod, lambda owner, p: self.selector(owner).matches(p["metadata"].get("labels"))
+        )
 
     def _on_pod(self, event_type: str, pod: Object, old: Object | None) -> None:
         key = self._owner_key(pod)

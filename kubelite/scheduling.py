@@ -1,7 +1,8 @@
 """Where a pod may run, as both the scheduler and the DaemonSet controller must agree on it
 (Kubernetes' component-helpers/scheduling/corev1): the pod's nodeSelector and its required node
 affinity (`nodeSelectorTerms`, ORed; within a term `matchExpressions` on labels and `matchFields` on
-`metadata.name`, ANDed), and taints against tolerations. Pure.
+`metadata.name`, ANDed), and taints against tolerations (one toleration against one taint is
+also how the taint manager decides which NoExecute taints a pod outlasts). Pure.
 """
 
 from __future__ import annotations

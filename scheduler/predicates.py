@@ -10,8 +10,7 @@ from collections import Counter
 
 from kubelite.objects import Object, is_node_ready
 from kubelite.quantity import QuantityError, milli, parse_quantity
-from kubelite.scheduling import matches_node_affinity
-from kubelite.scheduling import tolerates as toleration_tolerates
+from kubelite.scheduling import matches_node_affinity, untolerated_taint
 
 NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
@@ -94,11 +93,6 @@ def pod_requests(pod: Object) -> tuple[int, int]:
     return cpu, mem
 
 
-def tolerates(tolerations: list[Object], taint: Object) -> bool:
-    """Whether any of the pod's tolerations tolerates the taint."""
-    return any(toleration_tolerates(t, taint) for t in tolerations)
-
-
 def node_taints(node: Object) -> list[Object]:
     """The node's taints, plus the ones Kubernetes' TaintNodesByCondition would have added."""
     taints = list(node.get("spec", {}).get("taints") or [])
@@ -115,11 +109,14 @@ def filter_node(pod: Object, info: NodeInfo) -> str | None:
     spec = pod.get("spec", {})
     node = info.node
     tolerations = spec.get("tolerations") or []
-    if node.get("spec", {}).get("unschedulable") and not tolerates(tolerations, UNSCHEDULABLE_TAINT):
+    if (
+        node.get("spec", {}).get("unschedulable")
+        and untolerated_taint([UNSCHEDULABLE_TAINT], tolerations) is not None
+    ):
         return "node(s) were unschedulable"
-    for taint in node_taints(node):
-        if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
-            return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
+    taint = untolerated_taint(node_taints(node), tolerations)
+    if taint is not None:
+        return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
     if not matches_node_affinity(spec, node):
         return NODE_AFFINITY_MISMATCH
     cpu_alloc, mem_alloc, pods_alloc = info.allocatable()

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support import SUITE_SIZES, Process, http_ok, stop_all, wait_until
+from tests.support import SUITE_SIZES, Kubectl, Process, http_ok, stop_all, wait_until
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -116,6 +117,72 @@ def running_control_plane(workdir: Path, apiserver_args: tuple[str, ...] = ()) -
         yield cp
     finally:
         cp.close()
+
+
+class HollowCluster:
+    """A control plane with the scheduler, hollow nodes (`python -m kubelet.hollow`: real kubelets
+    on the fake runtime) and a controller-manager started with the test module's own flags, driven
+    by the real kubectl. Modules subclass it for their own probes."""
+
+    def __init__(self, cp: ControlPlane, kubectl: Kubectl, controller_args: Sequence[str] = ()):
+        self.cp = cp
+        self.kubectl = kubectl
+        self.controller_args = list(controller_args)
+        self.controller: Process | None = None
+
+    def start_controller_manager(
+        self, *extra: str, name: str | None = None, ready: str = "caches synced", timeout: float = 30
+    ) -> Process:
+        """A controller-manager with the cluster's flags (plus `extra`), once its caches are synced;
+        a restarted one gets a new name."""
+        self.controller = self.cp.start(
+            "controller",
+            ["--master", self.cp.server, *self.controller_args, *extra],
+            name=name or f"controller-manager-{len(self.cp.processes)}",
+        )
+        self.controller.wait_log(ready, timeout=timeout)
+        return self.controller
+
+    def apply(self, manifest: str) -> None:
+        self.kubectl.run("apply", "-f", "-", input=manifest)
+
+    def pods(self, selector: str) -> list[dict]:
+        return list(self.kubectl.get_json("pods", "-l", selector)["items"])
+
+    def live_pods(self, selector: str) -> list[dict]:
+        """The selected pods that are not being deleted."""
+        return [p for p in self.pods(selector) if not p["metadata"].get("deletionTimestamp")]
+
+
+@contextlib.contextmanager
+def hollow_cluster(
+    workdir: Path,
+    nodes: int = 3,
+    controller_args: Sequence[str] | None = (),
+    apiserver_args: tuple[str, ...] = (),
+    controller_ready_timeout: float = 30,
+    cluster_type: Callable[[ControlPlane, Kubectl, Sequence[str]], Any] = HollowCluster,
+) -> Iterator[Any]:
+    """A HollowCluster (or `cluster_type`, a subclass) for the block, closed as running_control_plane
+    closes it: the scheduler, `nodes` hollow nodes (registered before the block starts), and a
+    controller-manager with `controller_args`, none when that is None (the module starts its own)."""
+    with running_control_plane(workdir, apiserver_args=apiserver_args) as cp:
+        cp.start("scheduler", ["--master", cp.server])
+        if nodes:
+            hollow = cp.start(
+                "kubelet.hollow", ["--master", cp.server, "--nodes", str(nodes)], name="hollow-nodes"
+            )
+            hollow.wait_log("starting", timeout=30)
+        cluster = cluster_type(cp, Kubectl(cp.server, workdir), controller_args or ())
+        if controller_args is not None:
+            cluster.start_controller_manager(name="controller-manager", timeout=controller_ready_timeout)
+        if nodes:
+            wait_until(
+                lambda: len(cluster.kubectl.get_json("nodes")["items"]) == nodes,
+                f"{nodes} hollow nodes registered",
+                timeout=30,
+            )
+        yield cluster
 
 
 @pytest.fixture

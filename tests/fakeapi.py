@@ -19,11 +19,12 @@ table, and `api.failures` makes chosen calls fail as the apiserver would.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from apiserver import deletion, errors
 from apiserver import discovery as served
@@ -35,7 +36,7 @@ from apiserver.registry import ListOptions, Registry
 from apiserver.resources import build_resource_table
 from apiserver.storage import EventType
 from apiserver.strategicpatch import strategic_merge
-from controller.framework.context import ControllerContext
+from controller.framework.context import ControllerContext, QueueController
 from kubelite import resources
 from kubelite.client import JSON_PATCH, MERGE_PATCH, ApiError
 from kubelite.informer import Informer
@@ -46,6 +47,8 @@ from kubelite.workqueue import WorkQueue
 from tests.fakestore import FakeStore
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+C = TypeVar("C", bound=QueueController)
 
 
 class FakeTimer:
@@ -251,6 +254,13 @@ class FakeApi:
         ctx.informer = informer  # type: ignore[method-assign]
         return ctx
 
+    def controller(self, make: Callable[[ControllerContext], C], options: Any = None) -> C:
+        """A controller on this API (options: the manager's flags, none by default) whose work
+        queue's delayed adds wait on the fake clock."""
+        controller = make(self.context(argparse.Namespace() if options is None else options))
+        controller.queue = self.work_queue()
+        return controller
+
     def work_queue(self) -> WorkQueue:
         """A controller work queue whose delayed adds wait on the fake clock."""
         return WorkQueue(call_later=self.clock.call_later)
@@ -310,6 +320,18 @@ class FakeApi:
     def create(self, res: Resource, obj: Object, namespace: str | None = "default") -> Object:
         return self.run(self.client.create(res, obj, namespace if res.namespaced else None))
 
+    def force_update(
+        self, res: Resource, name: str, change: Callable[[Object], Object], namespace: str = "default"
+    ) -> Object:
+        """Store what `change` makes of the stored object, past the kind's strategy and validation
+        (a kubelet's status, an object stored before a rule existed). Informers see it on deliver()."""
+        rd = self.registry.table.of(res)
+        return self.run(
+            self.registry.guaranteed_update(
+                rd, namespace, name, change, prepare=lambda n, o: None, validate=False
+            )
+        )
+
     def set_pods(
         self, namespace: str = "default", *, ready: bool = True, node: str = "node-1", **labels: str
     ) -> int:
@@ -331,14 +353,8 @@ class FakeApi:
             wanted = {"phase": "Running", "conditions": [ready_condition], "podIP": "10.0.0.1"}
             if pod.get("status", {}).get("conditions") == wanted["conditions"] and pod["spec"]["nodeName"]:
                 continue
-            rd = self.registry.table.of(resources.PODS)
             bound = {**pod, "status": {**pod.get("status", {}), **wanted}}
-            self.run(
-                self.registry.guaranteed_update(
-                    rd, namespace, pod["metadata"]["name"], lambda _c, bound=bound: bound,
-                    prepare=lambda n, o: None, validate=False,
-                )
-            )  # fmt: skip
+            self.force_update(resources.PODS, pod["metadata"]["name"], lambda _c, b=bound: b, namespace)
             changed += 1
         self.deliver()
         return changed

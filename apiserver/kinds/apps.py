@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from apiserver.errors import FieldError, GoValue, forbidden, invalid, not_supported
+from apiserver.kinds.common import child_object
 from apiserver.kinds.workload import (
     WIDE_COLUMNS,
     ReplicatedStrategy,
@@ -95,14 +96,10 @@ class DeploymentStrategy(ReplicatedStrategy):
         spec = obj.get("spec")
         if not isinstance(spec, dict):
             return
-        strategy = spec.get("strategy")
-        if not isinstance(strategy, dict):
-            strategy = spec["strategy"] = {}
+        strategy = child_object(spec, "strategy")
         strategy.setdefault("type", "RollingUpdate")
         if strategy["type"] == "RollingUpdate":
-            rolling = strategy.get("rollingUpdate")
-            if not isinstance(rolling, dict):
-                rolling = strategy["rollingUpdate"] = {}
+            rolling = child_object(strategy, "rollingUpdate")
             rolling.setdefault("maxUnavailable", "25%")
             rolling.setdefault("maxSurge", "25%")
         spec.setdefault("revisionHistoryLimit", 10)

@@ -40,3 +40,12 @@ def check_protocol(path: str, value: Any) -> list[FieldError]:
 
 def bool_field(value: Any) -> str:
     return "true" if value else "false"
+
+
+def child_object(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """The object at parent[key], made empty in place when it is missing or not an object, so that
+    defaulting can fill a nested struct as Go's zero value would have it."""
+    child = parent.get(key)
+    if not isinstance(child, dict):
+        child = parent[key] = {}
+    return child

@@ -15,13 +15,11 @@ from apiserver import tables
 from apiserver.errors import FieldError, invalid, not_supported, required
 from apiserver.kinds.jobs import validate_job_template_spec
 from apiserver.kinds.podspec import default_pod_template
-from apiserver.kinds.workload import containers_and_images
+from apiserver.kinds.workload import StatusStrategy, containers_and_images, format_label_selector
 from apiserver.meta import JSONObject
-from apiserver.strategy import Strategy
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 from apiserver.validation import non_negative, validate_annotations, validate_labels
 from kubelite.cron import CronError, load_location, parse_standard
-from kubelite.selectors import SelectorError, label_selector_from_spec
 
 CONCURRENCY_POLICIES = ["Allow", "Forbid", "Replace"]
 # the controller appends `-<minutes since epoch>` (11 characters) to make a Job name of at most 63
@@ -103,10 +101,9 @@ def validate_job_template(job_template: Any, path: str) -> list[FieldError]:
     return errs + validate_job_template_spec(job_template.get("spec") or {}, f"{path}.spec")
 
 
-class CronJobStrategy(Strategy):
+class CronJobStrategy(StatusStrategy):
     kind = "CronJob"
     patch_schema = "CronJob"
-    empty_status: ClassVar[JSONObject] = {}
     columns: ClassVar[list[Column]] = [
         NAME_COLUMN,
         Column(
@@ -136,12 +133,6 @@ class CronJobStrategy(Strategy):
         spec = obj.get("spec")
         if isinstance(spec, dict):
             default_cronjob_spec(spec)
-
-    def prepare_for_create(self, obj: JSONObject) -> None:
-        obj["status"] = dict(self.empty_status)
-
-    def prepare_for_update(self, new: JSONObject, old: JSONObject) -> None:
-        new["status"] = old.get("status") or dict(self.empty_status)
 
     def validate_spec(self, spec: Any, old_spec: JSONObject | None) -> list[FieldError]:
         """validateCronJobSpec, in the real order of its checks."""
@@ -192,15 +183,5 @@ class CronJobStrategy(Strategy):
             tables.age(meta.get("creationTimestamp"), now),
             containers,
             images,
-            selector_text(job_spec.get("selector")),
+            format_label_selector(job_spec.get("selector")),
         ]
-
-
-def selector_text(selector: Any) -> str:
-    """metav1.FormatLabelSelector of the job template's selector (always `<none>` in practice)."""
-    if not isinstance(selector, dict):
-        return "<none>"
-    try:
-        return str(label_selector_from_spec(selector)) or "<none>"
-    except SelectorError:
-        return "<error>"

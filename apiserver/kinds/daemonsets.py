@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from apiserver.errors import CauseType, FieldError, GoValue, forbidden, invalid, not_supported, required
 from apiserver.kinds.apps import immutable_selector
+from apiserver.kinds.common import child_object
 from apiserver.kinds.workload import (
     WIDE_COLUMNS,
     ReplicatedStrategy,
@@ -59,9 +60,7 @@ def _template_generation(obj: JSONObject) -> int:
 
 def _set_template_generation(obj: JSONObject, generation: int) -> None:
     meta = obj.setdefault("metadata", {})
-    annotations = meta.get("annotations")
-    if not isinstance(annotations, dict):
-        annotations = meta["annotations"] = {}
+    annotations = child_object(meta, "annotations")
     annotations[TEMPLATE_GENERATION_ANNOTATION] = str(generation)
 
 
@@ -145,15 +144,11 @@ class DaemonSetStrategy(ReplicatedStrategy):
         if not isinstance(spec, dict):
             return
         ReplicatedStrategy.default(self, {"spec": {"replicas": 0, "template": spec.get("template")}})
-        strategy = spec.get("updateStrategy")
-        if not isinstance(strategy, dict):
-            strategy = spec["updateStrategy"] = {}
+        strategy = child_object(spec, "updateStrategy")
         if not strategy.get("type"):
             strategy["type"] = "RollingUpdate"
         if strategy["type"] == "RollingUpdate":
-            rolling = strategy.get("rollingUpdate")
-            if not isinstance(rolling, dict):
-                rolling = strategy["rollingUpdate"] = {}
+            rolling = child_object(strategy, "rollingUpdate")
             rolling.setdefault("maxUnavailable", 1)
             rolling.setdefault("maxSurge", 0)
         spec.setdefault("revisionHistoryLimit", 10)

@@ -14,15 +14,17 @@ from typing import Any, ClassVar
 
 from apiserver import tables
 from apiserver.errors import CauseType, FieldError, GoValue, invalid, not_supported, required
+from apiserver.kinds.common import child_object
 from apiserver.kinds.podspec import RESTART_POLICIES, default_pod_template, validate_pod_template
 from apiserver.kinds.workload import (
     WIDE_COLUMNS,
+    StatusStrategy,
     containers_and_images,
+    format_label_selector,
     go_label_selector,
     go_string,
 )
 from apiserver.meta import JSONObject, generate_name, new_uid, parse_time
-from apiserver.strategy import Strategy
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 from apiserver.validation import non_negative
 from kubelite.selectors import SelectorError, label_selector_from_spec
@@ -83,22 +85,14 @@ def generate_selector(obj: JSONObject) -> None:
     template = spec.get("template")
     if not isinstance(template, dict):
         return
-    tmeta = template.get("metadata")
-    if not isinstance(tmeta, dict):
-        tmeta = template["metadata"] = {}
-    labels = tmeta.get("labels")
-    if not isinstance(labels, dict):
-        labels = tmeta["labels"] = {}
+    tmeta = child_object(template, "metadata")
+    labels = child_object(tmeta, "labels")
     for key in (LEGACY_JOB_NAME_LABEL, JOB_NAME_LABEL):
         labels.setdefault(key, meta.get("name", ""))
     for key in (LEGACY_CONTROLLER_UID_LABEL, CONTROLLER_UID_LABEL):
         labels.setdefault(key, meta.get("uid", ""))
-    selector = spec.get("selector")
-    if not isinstance(selector, dict):
-        selector = spec["selector"] = {}
-    match = selector.get("matchLabels")
-    if not isinstance(match, dict):
-        match = selector["matchLabels"] = {}
+    selector = child_object(spec, "selector")
+    match = child_object(selector, "matchLabels")
     match.setdefault(CONTROLLER_UID_LABEL, meta.get("uid", ""))
 
 
@@ -313,10 +307,9 @@ def duration_text(obj: JSONObject, now: dt.datetime) -> str:
     return tables.human_duration((end - start).total_seconds())
 
 
-class JobStrategy(Strategy):
+class JobStrategy(StatusStrategy):
     kind = "Job"
     patch_schema = "Job"
-    empty_status: ClassVar[JSONObject] = {}
     columns: ClassVar[list[Column]] = [
         NAME_COLUMN,
         Column("Status", description="Status of the job."),
@@ -334,7 +327,7 @@ class JobStrategy(Strategy):
         default_job_spec(obj.get("spec"))
 
     def prepare_for_create(self, obj: JSONObject) -> None:
-        obj["status"] = dict(self.empty_status)
+        super().prepare_for_create(obj)
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = generate_name(meta["generateName"])  # the labels name the Job
@@ -344,9 +337,6 @@ class JobStrategy(Strategy):
         labels = ((_spec(obj).get("template") or {}).get("metadata") or {}).get("labels")
         if labels and not meta.get("labels"):
             meta["labels"] = dict(labels)  # SetDefaults_Job, which the server applies on every read
-
-    def prepare_for_update(self, new: JSONObject, old: JSONObject) -> None:
-        new["status"] = old.get("status") or dict(self.empty_status)
 
     def validate(self, obj: JSONObject) -> list[FieldError]:
         return super().validate(obj) + _selector_errors(obj) + validate_job_spec(obj.get("spec"), "spec")
@@ -360,13 +350,7 @@ class JobStrategy(Strategy):
         return out
 
     def selector_text(self, obj: JSONObject) -> str:
-        selector = _spec(obj).get("selector")
-        if not isinstance(selector, dict):
-            return "<none>"
-        try:
-            return str(label_selector_from_spec(selector)) or "<none>"
-        except SelectorError:
-            return "<error>"
+        return format_label_selector(_spec(obj).get("selector"))
 
     def cells(self, obj: JSONObject, now: dt.datetime) -> list[Any]:
         meta = obj.get("metadata") or {}

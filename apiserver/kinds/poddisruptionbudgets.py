@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 
 from apiserver import tables
 from apiserver.errors import FieldError, GoValue, forbidden, invalid, not_supported, required
-from apiserver.kinds.workload import PERCENT_RE, int_or_percent
+from apiserver.kinds.workload import PERCENT_RE, StatusStrategy, int_or_percent
 from apiserver.meta import JSONObject
-from apiserver.strategy import Strategy
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 from apiserver.validation import label_value, non_negative, qualified_name, validate_labels
 
@@ -104,7 +103,7 @@ def int_or_string_text(value: Any) -> str:
     return "N/A" if value is None else str(value)
 
 
-class PodDisruptionBudgetStrategy(Strategy):
+class PodDisruptionBudgetStrategy(StatusStrategy):
     kind = "PodDisruptionBudget"
     patch_schema = "PodDisruptionBudget"
     # a fresh status as the real server writes it: the four counts are not omitempty in policy/v1
@@ -120,12 +119,6 @@ class PodDisruptionBudgetStrategy(Strategy):
         ),
         AGE_COLUMN,
     ]
-
-    def prepare_for_create(self, obj: JSONObject) -> None:
-        obj["status"] = dict(self.empty_status)
-
-    def prepare_for_update(self, new: JSONObject, old: JSONObject) -> None:
-        new["status"] = old.get("status") or dict(self.empty_status)
 
     def validate(self, obj: JSONObject) -> list[FieldError]:
         return super().validate(obj) + validate_spec(obj.get("spec"))

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from apiserver.errors import FieldError, GoValue, forbidden, invalid, not_supported, required
+from apiserver.kinds.common import child_object
 from apiserver.kinds.workload import WIDE_COLUMNS, ReplicatedStrategy, template_labels, validate_selector
 from apiserver.meta import JSONObject
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
@@ -34,9 +35,7 @@ def default_statefulset_spec(spec: JSONObject) -> None:
     """SetDefaults_StatefulSet (apps/v1): a rollingUpdate block with partition 0 is added only when
     the strategy type itself was defaulted, as Kubernetes does."""
     spec.setdefault("podManagementPolicy", ORDERED_READY)
-    strategy = spec.get("updateStrategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["updateStrategy"] = {}
+    strategy = child_object(spec, "updateStrategy")
     if not strategy.get("type"):
         strategy["type"] = ROLLING_UPDATE
         if strategy.get("rollingUpdate") is None:
@@ -44,9 +43,7 @@ def default_statefulset_spec(spec: JSONObject) -> None:
     rolling = strategy.get("rollingUpdate")
     if strategy["type"] == ROLLING_UPDATE and isinstance(rolling, dict):
         rolling.setdefault("partition", 0)
-    retention = spec.get("persistentVolumeClaimRetentionPolicy")
-    if not isinstance(retention, dict):
-        retention = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    retention = child_object(spec, "persistentVolumeClaimRetentionPolicy")
     if not retention.get("whenDeleted"):
         retention["whenDeleted"] = RETAIN
     if not retention.get("whenScaled"):

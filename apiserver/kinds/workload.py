@@ -117,24 +117,41 @@ def containers_and_images(obj: JSONObject) -> tuple[str, str]:
     return names, images
 
 
-class ReplicatedStrategy(Strategy):
-    """The part of the three replica-keeping kinds that is the same for all of them."""
+def format_label_selector(selector: Any) -> str:
+    """metav1.FormatLabelSelector: `app=web`, `<none>` for none, `<error>` for a broken one."""
+    if not isinstance(selector, dict):
+        return "<none>"
+    try:
+        text = str(label_selector_from_spec(selector))
+    except SelectorError:
+        return "<error>"
+    return text or "<none>"
 
-    restart_policies: ClassVar[list[str]] = ["Always"]
+
+class StatusStrategy(Strategy):
+    """A kind with a status subresource: status starts empty on create, and a main-resource update
+    keeps the stored one (the real strategies' PrepareForCreate and PrepareForUpdate)."""
+
     # fields of status that a fresh object carries (the Python client needs `replicas` on RS and RC)
     empty_status: ClassVar[JSONObject] = {}
-
-    def default(self, obj: JSONObject) -> None:
-        spec = obj.get("spec")
-        if isinstance(spec, dict):
-            spec.setdefault("replicas", 1)
-            default_pod_template(spec.get("template"))
 
     def prepare_for_create(self, obj: JSONObject) -> None:
         obj["status"] = dict(self.empty_status)
 
     def prepare_for_update(self, new: JSONObject, old: JSONObject) -> None:
         new["status"] = old.get("status") or dict(self.empty_status)
+
+
+class ReplicatedStrategy(StatusStrategy):
+    """The part of the three replica-keeping kinds that is the same for all of them."""
+
+    restart_policies: ClassVar[list[str]] = ["Always"]
+
+    def default(self, obj: JSONObject) -> None:
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            spec.setdefault("replicas", 1)
+            default_pod_template(spec.get("template"))
 
     def validate_spec(self, obj: JSONObject) -> list[FieldError]:
         spec = obj.get("spec")
@@ -149,15 +166,7 @@ class ReplicatedStrategy(Strategy):
         return super().validate(obj) + self.validate_spec(obj)
 
     def selector_text(self, obj: JSONObject) -> str:
-        """metav1.FormatLabelSelector: `app=web`, `<none>` for none, `<error>` for a broken one."""
-        selector = (obj.get("spec") or {}).get("selector")
-        if not isinstance(selector, dict):
-            return "<none>"
-        try:
-            text = str(label_selector_from_spec(selector))
-        except SelectorError:
-            return "<error>"
-        return text or "<none>"
+        return format_label_selector((obj.get("spec") or {}).get("selector"))
 
     def scale_selector(self, obj: JSONObject) -> str:
         text = self.selector_text(obj)

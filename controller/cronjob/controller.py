@@ -33,6 +33,7 @@ from controller.cronjob.schedule import (
     next_schedule_delay,
 )
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
+from controller.framework.owners import owner_key
 from kubelite.client import ApiError
 from kubelite.cron import CronError, Schedule, load_location, parse_standard
 from kubelite.objects import Object, controller_ref, key_of, parse_rfc3339, split_key
@@ -117,17 +118,10 @@ class CronJobController(QueueController):
         if delay is not None:
             self.queue.add_after(key, delay)
 
-    def _owner_key(self, job: Object, ref: Object | None) -> str | None:
-        if ref is None or ref.get("kind") != "CronJob":
-            return None
-        key = f"{job['metadata'].get('namespace')}/{ref.get('name')}"
-        owner = self.cronjobs.get(key)
-        return key if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
-
     def _on_job(self, event_type: str, job: Object, old: Object | None) -> None:
-        keys = {self._owner_key(job, controller_ref(job))}
+        keys = {owner_key(self.cronjobs, "CronJob", job)}
         if old is not None:
-            keys.add(self._owner_key(old, controller_ref(old)))
+            keys.add(owner_key(self.cronjobs, "CronJob", old))
         for key in keys - {None}:
             self.queue.add(str(key))
 

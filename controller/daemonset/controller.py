@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from controller.daemonset.backoff import FailedPodBackoff
@@ -32,13 +33,13 @@ from controller.framework.context import ControllerContext, QueueController, set
 from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
 from controller.framework.history import History
+from controller.framework.owners import enqueue_pod_owners, owner_key, selecting_owners
 from controller.framework.podcontrol import PodControl
 from controller.replicaset import slow_start_batches
 from kubelite.client import ApiError
 from kubelite.informer import CONTROLLER_INDEX, orphans_in
 from kubelite.objects import (
     Object,
-    controller_ref,
     is_pod_available,
     is_pod_finished,
     is_terminating,
@@ -75,6 +76,10 @@ def node_changed(old: Object, new: Object) -> bool:
         or old.get("spec") != new.get("spec")
         or node_conditions(old) != node_conditions(new)
     )
+
+
+def min_ready_seconds(ds: Object) -> int:
+    return int(ds.get("spec", {}).get("minReadySeconds") or 0)
 
 
 class DaemonSetController(QueueController):
@@ -120,26 +125,16 @@ class DaemonSetController(QueueController):
         self._enqueue_all()
 
     def _owner_key(self, obj: Object) -> str | None:
-        ref = controller_ref(obj)
-        if ref is None or ref.get("kind") != KIND:
-            return None
-        key = f"{obj['metadata'].get('namespace')}/{ref.get('name')}"
-        owner = self.daemonsets.get(key)
-        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
-            return None
-        return key
+        return owner_key(self.daemonsets, KIND, obj)
 
     def _selecting(self, pod: Object) -> list[str]:
-        out = []
-        for ds in self.daemonsets.list(pod["metadata"].get("namespace", "")):
-            try:
-                if label_selector_from_spec(ds.get("spec", {}).get("selector")).matches(
-                    pod["metadata"].get("labels")
-                ):
-                    out.append(key_of(ds))
-            except SelectorError:
-                continue
-        return out
+        return selecting_owners(
+            self.daemonsets,
+            pod,
+            lambda ds, p: label_selector_from_spec(ds.get("spec", {}).get("selector")).matches(
+                p["metadata"].get("labels")
+            ),
+        )
 
     def _on_pod(self, event_type: str, pod: Object, old: Object | None) -> None:
         key = self._owner_key(pod)
@@ -148,13 +143,7 @@ class DaemonSetController(QueueController):
         elif key and (event_type == "DELETED" or is_terminating(pod)):
             self.expectations.deletion_observed(key, key_of(pod))
         old_key = self._owner_key(old) if old is not None else None
-        if old_key and old_key != key:
-            self.queue.add(old_key)
-        if key:
-            self.queue.add(key)
-        elif controller_ref(pod) is None and event_type != "DELETED":
-            for owner_key in self._selecting(pod):
-                self.queue.add(owner_key)
+        enqueue_pod_owners(self.queue, event_type, pod, key, old_key, self._selecting)
 
     def _on_revision(self, event_type: str, revision: Object, old: Object | None) -> None:
         key = self._owner_key(revision)
@@ -306,14 +295,12 @@ class DaemonSetController(QueueController):
         for name, e in eligibility.items():
             if e.should_run:
                 pods_by_node.setdefault(name, [])
-        min_ready = int(ds.get("spec", {}).get("minReadySeconds") or 0)
-        now = self.clock()
         step = rolling_update(
             ds,
             pods_by_node,
             hash_,
             template_generation(ds),
-            lambda p: is_pod_available(p, min_ready, now),
+            self._is_available(ds),
             lambda n: eligibility.get(n, Eligibility(False, False)).should_run,
             desired,
         )
@@ -356,14 +343,15 @@ class DaemonSetController(QueueController):
 
     # ------------------------------------------------------------------ status
 
-    def _available_map(self, ds: Object, node_pods: dict[str, list[Object]]) -> dict[str, bool]:
-        min_ready = int(ds.get("spec", {}).get("minReadySeconds") or 0)
+    def _is_available(self, ds: Object) -> Callable[[Object], bool]:
+        """IsPodAvailable now, with the DaemonSet's minReadySeconds."""
+        min_ready = min_ready_seconds(ds)
         now = self.clock()
-        return {
-            p["metadata"]["name"]: is_pod_available(p, min_ready, now)
-            for pods in node_pods.values()
-            for p in pods
-        }
+        return lambda p: is_pod_available(p, min_ready, now)
+
+    def _available_map(self, ds: Object, node_pods: dict[str, list[Object]]) -> dict[str, bool]:
+        available = self._is_available(ds)
+        return {p["metadata"]["name"]: available(p) for pods in node_pods.values() for p in pods}
 
     async def update_status(
         self,
@@ -374,19 +362,18 @@ class DaemonSetController(QueueController):
         collisions: int | None,
         observe: bool,
     ) -> None:
-        min_ready = int(ds.get("spec", {}).get("minReadySeconds") or 0)
-        now = self.clock()
         status: dict[str, Any] = daemon_status(
             ds,
             {name: e.should_run for name, e in eligibility.items()},
             node_pods,
             hash_,
             template_generation(ds),
-            lambda p: is_pod_available(p, min_ready, now),
+            self._is_available(ds),
             observe,
         )
         if collisions is not None:
             status["collisionCount"] = collisions
+        min_ready = min_ready_seconds(ds)
         if min_ready and status["numberReady"] != status.get("numberAvailable", 0):
             self.queue.add_after(key_of(ds), float(min_ready))
         if ds.get("status") == status:

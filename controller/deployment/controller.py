@@ -22,6 +22,7 @@ from controller.deployment.sync import ReplicaSets
 from controller.deployment.util import RECREATE, ROLLING_UPDATE, is_scaling_event, strategy_type
 from controller.framework.context import ControllerContext, QueueController
 from controller.framework.controllerref import RefManager
+from controller.framework.owners import resolve_controller_ref
 from kubelite.informer import CONTROLLER_INDEX
 from kubelite.objects import Object, controller_ref, is_terminating, key_of
 from kubelite.resources import DEPLOYMENTS, PODS, REPLICASETS
@@ -65,11 +66,7 @@ class DeploymentController(RollingMixin, RecreateMixin, RollbackMixin, QueueCont
 
     def _resolve(self, namespace: str | None, ref: dict[str, Any] | None) -> str | None:
         """The key of the Deployment a controller reference names, if the cache has that very one."""
-        if ref is None or ref.get("kind") != "Deployment":
-            return None
-        key = f"{namespace}/{ref.get('name')}"
-        d = self.deployments.get(key)
-        return key if d is not None and d["metadata"].get("uid") == ref.get("uid") else None
+        return resolve_controller_ref(self.deployments, "Deployment", namespace, ref)
 
     def _selecting(self, rs: Object) -> list[str]:
         """Keys of the Deployments whose selector matches an orphan ReplicaSet (it may be adopted)."""

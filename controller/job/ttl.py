@@ -54,24 +54,22 @@ class TTLAfterFinishedController(QueueController):
         if event_type != "DELETED" and expires_in(job, self.clock()) is not None:
             self.queue.add(key_of(job))
 
+    def _not_due(self, key: str, job: Object) -> bool:
+        """Whether the Job is not to be deleted now; when its time is still to come, come back then."""
+        left = expires_in(job, self.clock())
+        if left is not None and left > 0:
+            self.queue.add_after(key, left)
+        return left is None or left > 0
+
     async def sync(self, key: str) -> None:
         job = self.jobs.get(key)
-        if job is None:
-            return
-        left = expires_in(job, self.clock())
-        if left is None:
-            return
-        if left > 0:
-            self.queue.add_after(key, left)
+        if job is None or self._not_due(key, job):
             return
         namespace, name = split_key(key)
         try:
+            # the cache may be behind: judge the Job as the apiserver has it now (processJob)
             fresh = await self.client.get(JOBS, name, namespace)
-            left = expires_in(fresh, self.clock())
-            if left is None:
-                return
-            if left > 0:
-                self.queue.add_after(key, left)
+            if self._not_due(key, fresh):
                 return
             meta = fresh["metadata"]
             preconditions = {"uid": meta.get("uid", ""), "resourceVersion": meta.get("resourceVersion", "")}

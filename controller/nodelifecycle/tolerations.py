@@ -1,6 +1,6 @@
 """Taints and tolerations, as the taint manager weighs them (Kubernetes' v1helper and
 tainteviction): which NoExecute taints a pod tolerates, for how long, and when it is due to be
-evicted. Pure.
+evicted; one toleration against one taint is kubelite.scheduling's, as the scheduler weighs it. Pure.
 """
 
 from __future__ import annotations
@@ -9,25 +9,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from kubelite.objects import Object, parse_rfc3339
+from kubelite.scheduling import tolerates
 
 NO_EXECUTE = "NoExecute"
-
-
-def tolerates(toleration: Object, taint: Object) -> bool:
-    """Kubernetes' ToleratesTaint: an empty effect matches every effect, an empty key with Exists
-    matches every key, Exists ignores the value, Equal (or no operator) compares it."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
 
 
 def no_execute_taints(node: Object) -> list[Object]:

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from controller.framework.controllerref import RefManager
 from controller.framework.history import History
+from controller.framework.owners import enqueue_pod_owners, owner_key, selecting_owners
 from controller.statefulset.identity import identity_labels, is_member_of, ordinal_of, pod_revision
 from controller.statefulset.plan import Action, plan_sync, wire_status
 from controller.statefulset.revisions import as_revision, resolve_revisions, revisions_to_delete
 from kubelite.client import MERGE_PATCH, ApiError
 from kubelite.informer import CONTROLLER_INDEX, orphans_in
-from kubelite.objects import Object, controller_ref, key_of, split_key
+from kubelite.objects import Object, key_of, split_key
 from kubelite.resources import PODS, STATEFULSETS
 from kubelite.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
@@ -54,34 +55,20 @@ class StatefulSetController(QueueController):
         self.queue.add(key_of(sts))
 
     def _owner_key(self, pod: Object) -> str | None:
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "StatefulSet":
-            return None
-        key = f"{pod['metadata'].get('namespace')}/{ref.get('name')}"
-        sts = self.sets.get(key)
-        return key if sts is not None and sts["metadata"].get("uid") == ref.get("uid") else None
+        return owner_key(self.sets, "StatefulSet", pod)
 
     def _selecting(self, pod: Object) -> list[str]:
         """Sets that could adopt an orphan pod: their selector matches and the name is theirs."""
-        out = []
-        for sts in self.sets.list(pod["metadata"].get("namespace", "")):
-            try:
-                if is_member_of(sts, pod) and selector_of(sts).matches(pod["metadata"].get("labels")):
-                    out.append(key_of(sts))
-            except SelectorError:
-                continue
-        return out
+        return selecting_owners(
+            self.sets,
+            pod,
+            lambda sts, p: is_member_of(sts, p) and selector_of(sts).matches(p["metadata"].get("labels")),
+        )
 
     def _on_pod(self, event_type: str, pod: Object, old: Object | None) -> None:
         key = self._owner_key(pod)
         old_key = self._owner_key(old) if old is not None else None
-        if old_key and old_key != key:
-            self.queue.add(old_key)
-        if key:
-            self.queue.add(key)
-        elif controller_ref(pod) is None and event_type != "DELETED":
-            for owner_key in self._selecting(pod):
-                self.queue.add(owner_key)
+        enqueue_pod_owners(self.queue, event_type, pod, key, old_key, self._selecting)
 
     # ------------------------------------------------------------------ sync
 

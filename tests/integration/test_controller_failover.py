@@ -15,13 +15,13 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from tests.conftest import ControlPlane, running_control_plane
-from tests.integration.test_workloads import PodWatch, deployment, is_available
+from tests.conftest import ControlPlane, HollowCluster, hollow_cluster
 from tests.support import Kubectl, Process, free_port, http_get, wait_until
+from tests.workloads_support import PodWatch, deployment, is_available
 
 NODES = 3
 LEASE, RENEW, RETRY = 8.0, 5.0, 1.0
@@ -30,12 +30,11 @@ ACQUIRED = "successfully acquired lease kube-system/kube-controller-manager"
 ATTEMPTING = "attempting to acquire leader lease kube-system/kube-controller-manager..."
 
 
-class Failover:
+class Failover(HollowCluster):
     """The control plane, scheduler, hollow nodes and the controller-managers started so far."""
 
-    def __init__(self, cp: ControlPlane, kubectl: Kubectl):
-        self.cp = cp
-        self.kubectl = kubectl
+    def __init__(self, cp: ControlPlane, kubectl: Kubectl, controller_args: Sequence[str] = ()):
+        super().__init__(cp, kubectl, controller_args)
         self.managers: list[Process] = []
         self.healthz: dict[str, str] = {}  # manager name -> its /healthz URL
 
@@ -43,17 +42,14 @@ class Failover:
         """A controller-manager with leader election on and short leases; it waits as a standby
         until it has logged that it is trying for the Lease."""
         port = free_port()
-        manager = self.cp.start(
-            "controller",
-            ["--master", self.cp.server, "--node-monitor-grace-period", "60s",
-             "--leader-elect-lease-duration", f"{LEASE:g}s", "--leader-elect-renew-deadline", f"{RENEW:g}s",
-             "--leader-elect-retry-period", f"{RETRY:g}s", "--bind-address", "127.0.0.1",
-             "--secure-port", str(port)],
-            name=f"controller-manager-{len(self.managers) + 1}",
+        manager = self.start_controller_manager(
+            "--node-monitor-grace-period", "60s", "--leader-elect-lease-duration", f"{LEASE:g}s",
+            "--leader-elect-renew-deadline", f"{RENEW:g}s", "--leader-elect-retry-period", f"{RETRY:g}s",
+            "--bind-address", "127.0.0.1", "--secure-port", str(port),
+            name=f"controller-manager-{len(self.managers) + 1}", ready=ATTEMPTING,
         )  # fmt: skip
         self.managers.append(manager)
         self.healthz[manager.name] = f"http://127.0.0.1:{port}/healthz"
-        manager.wait_log(ATTEMPTING, timeout=30)
         return manager
 
     def running(self) -> list[Process]:
@@ -77,31 +73,13 @@ class Failover:
     def lease(self) -> dict:
         return self.kubectl.get_json("lease", "-n", "kube-system", "kube-controller-manager")
 
-    def apply(self, manifest: str) -> None:
-        self.kubectl.run("apply", "-f", "-", input=manifest)
-
-    def live_pods(self, selector: str) -> list[dict]:
-        pods = self.kubectl.get_json("pods", "-l", selector)["items"]
-        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Failover]:
     workdir = tmp_path_factory.mktemp("failover")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start(
-            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
-        )
-        hollow.wait_log("starting", timeout=30)
-        f = Failover(cp, Kubectl(cp.server, workdir))
+    with hollow_cluster(workdir, nodes=NODES, controller_args=None, cluster_type=Failover) as f:
         f.start_manager()
         f.start_manager()
-        wait_until(
-            lambda: len(f.kubectl.get_json("nodes")["items"]) == NODES,
-            f"{NODES} hollow nodes registered",
-            timeout=30,
-        )
         yield f
 
 

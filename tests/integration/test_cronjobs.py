@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ControlPlane, running_control_plane
+from tests.conftest import ControlPlane, hollow_cluster
 from tests.support import Kubectl, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,14 +94,8 @@ def finished(job: dict[str, Any]) -> str | None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[CronCluster]:
-    workdir = tmp_path_factory.mktemp("cronjobs")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start("kubelet.hollow", ["--master", cp.server, "--nodes", "2"], name="hollow-nodes")
-        hollow.wait_log("starting", timeout=30)
-        controller = cp.start("controller", ["--master", cp.server], name="controller-manager")
-        controller.wait_log("caches synced", timeout=60)
-        kubectl = Kubectl(cp.server, workdir)
+    with hollow_cluster(tmp_path_factory.mktemp("cronjobs"), nodes=2, controller_ready_timeout=60) as h:
+        cp, kubectl = h.cp, h.kubectl
         # one CronJob made by `kubectl create cronjob` (a protobuf body), the others applied
         kubectl.run(
             "create", "cronjob", "ontime", f"--image={IMAGE}", "--schedule=*/1 * * * *",

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from kubelite.scheduling import target_node_name
-from tests.conftest import ControlPlane, running_control_plane
-from tests.integration.test_workloads import PodWatch
+from tests.conftest import ControlPlane, hollow_cluster
 from tests.support import Kubectl, Process, wait_until
+from tests.workloads_support import PodWatch, is_available
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "daemonset.yaml"
 NAME = "node-agent"
@@ -40,13 +40,6 @@ class DaemonCluster:
 
     def rollout_status(self) -> str:
         return str(self.kubectl.run("rollout", "status", f"ds/{NAME}", "--timeout=90s", timeout=120).stdout)
-
-
-def is_available(pod: dict) -> bool:
-    ready = any(
-        c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or []
-    )
-    return ready and not pod["metadata"].get("deletionTimestamp")
 
 
 def settled(cluster: DaemonCluster, nodes: set[str], image: str = V1) -> bool:
@@ -78,18 +71,8 @@ def wait_settled(cluster: DaemonCluster, nodes: set[str], image: str = V1) -> No
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[DaemonCluster]:
-    workdir = tmp_path_factory.mktemp("daemonsets")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start("kubelet.hollow", ["--master", cp.server, "--nodes", "2"], name="hollow-nodes")
-        hollow.wait_log("starting", timeout=30)
-        controller = cp.start("controller", ["--master", cp.server], name="controller-manager")
-        controller.wait_log("caches synced", timeout=30)
-        c = DaemonCluster(cp, Kubectl(cp.server, workdir))
-        wait_until(
-            lambda: len(c.kubectl.get_json("nodes")["items"]) == 2, "2 hollow nodes registered", timeout=30
-        )
-        yield c
+    with hollow_cluster(tmp_path_factory.mktemp("daemonsets"), nodes=2) as h:
+        yield DaemonCluster(h.cp, h.kubectl)
 
 
 def test_the_example_runs_one_pod_per_node_and_follows_a_node_that_joins(cluster):

@@ -13,27 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ControlPlane, running_control_plane
-from tests.support import Kubectl, wait_until
+from tests.conftest import HollowCluster, hollow_cluster
+from tests.support import wait_until
 
 NODES = 2
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pdb.yaml"
 
 
-class Cluster:
-    def __init__(self, cp: ControlPlane, kubectl: Kubectl):
-        self.cp = cp
-        self.kubectl = kubectl
-
-    def pods(self, selector: str) -> list[dict]:
-        pods = self.kubectl.get_json("pods", "-l", selector)["items"]
-        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-
+class Cluster(HollowCluster):
     def ready_on(self, selector: str) -> dict[str, str]:
         """pod name -> node of the selected pods that are Ready and not being deleted."""
         return {
             p["metadata"]["name"]: p["spec"].get("nodeName", "")
-            for p in self.pods(selector)
+            for p in self.live_pods(selector)
             if any(
                 c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or []
             )
@@ -45,19 +37,14 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    workdir = tmp_path_factory.mktemp("drain")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start(
-            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
-        )
-        hollow.wait_log("starting", timeout=30)
-        # the DaemonSet of this test is a hand-made one (its pod placed by the test), so that what is
-        # checked here is drain, not the DaemonSet controller
-        controller = cp.start("controller", ["--master", cp.server, "--controllers", "*,-daemonset"])
-        controller.wait_log("caches synced", timeout=30)
-        c = Cluster(cp, Kubectl(cp.server, workdir))
-        wait_until(lambda: len(c.kubectl.get_json("nodes")["items"]) == NODES, f"{NODES} nodes", timeout=30)
+    # the DaemonSet of this test is a hand-made one (its pod placed by the test), so that what is
+    # checked here is drain, not the DaemonSet controller
+    with hollow_cluster(
+        tmp_path_factory.mktemp("drain"),
+        nodes=NODES,
+        controller_args=["--controllers", "*,-daemonset"],
+        cluster_type=Cluster,
+    ) as c:
         yield c
 
 

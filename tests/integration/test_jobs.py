@@ -8,52 +8,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import ControlPlane, running_control_plane
+from tests.conftest import HollowCluster, hollow_cluster
 from tests.integration.test_kubelet_docker import KubeletNode
-from tests.integration.test_workloads import PodWatch
 from tests.support import Kubectl, wait_until
+from tests.workloads_support import PodWatch
 
 NODES = 2
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "job.yaml"
 INDEX = "batch.kubernetes.io/job-completion-index"
 
 
-@dataclass
-class Cluster:
-    cp: ControlPlane
-    kubectl: Kubectl
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    workdir = tmp_path_factory.mktemp("jobs")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start(
-            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
-        )
-        hollow.wait_log("starting", timeout=30)
-        controllers = cp.start(
-            "controller",
-            ["--master", cp.server, "--leader-elect=false",
-             "--controllers", "job,ttl-after-finished,garbagecollector"],
-            name="controller-manager",
-        )  # fmt: skip
-        controllers.wait_log("caches synced", timeout=30)
-        k = Kubectl(cp.server, workdir)
-        wait_until(lambda: len(k.get_json("nodes")["items"]) == NODES, f"{NODES} hollow nodes registered", 30)
-        yield Cluster(cp, k)
+def cluster(tmp_path_factory) -> Iterator[HollowCluster]:
+    with hollow_cluster(
+        tmp_path_factory.mktemp("jobs"),
+        nodes=NODES,
+        controller_args=["--leader-elect=false", "--controllers", "job,ttl-after-finished,garbagecollector"],
+    ) as c:
+        yield c
 
 
 @pytest.fixture
-def kubectl(cluster: Cluster) -> Kubectl:
+def kubectl(cluster: HollowCluster) -> Kubectl:
     return cluster.kubectl
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import ControlPlane, running_control_plane
+from tests.conftest import ControlPlane, hollow_cluster
 from tests.support import Kubectl, Process, wait_until
 
 GRACE = 6.0  # --node-monitor-grace-period
@@ -100,18 +100,18 @@ def failure(tmp_path_factory) -> Iterator[NodeFailure]:
         "--default-unreachable-toleration-seconds", seconds,
         "--default-not-ready-toleration-seconds", seconds,
     )  # fmt: skip
-    with running_control_plane(workdir, apiserver_args=apiserver_flags) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        scenario = NodeFailure(cp, Kubectl(cp.server, workdir))
+    controller_flags = (
+        "--node-monitor-grace-period",
+        f"{GRACE:.0f}s",
+        "--node-monitor-period",
+        f"{PERIOD:.0f}s",
+    )
+    # each node is a hollow-node process of its own, so that one can be stopped alone
+    with hollow_cluster(workdir, nodes=0, controller_args=None, apiserver_args=apiserver_flags) as h:
+        scenario = NodeFailure(h.cp, h.kubectl)
         scenario.start_node("hollow-a-")
         scenario.start_node("hollow-b-")
-        controller = cp.start(
-            "controller",
-            ["--master", cp.server, "--node-monitor-grace-period", f"{GRACE:.0f}s",
-             "--node-monitor-period", f"{PERIOD:.0f}s"],
-            name="controller-manager",
-        )  # fmt: skip
-        controller.wait_log("caches synced", timeout=30)
+        h.start_controller_manager(*controller_flags, name="controller-manager")
         wait_until(
             lambda: {n["metadata"]["name"] for n in scenario.kubectl.get_json("nodes")["items"]
                      if ready_status(n) == "True"} == {DEAD, ALIVE},

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import running_control_plane
-from tests.integration.test_workloads import PodWatch
+from tests.conftest import hollow_cluster
 from tests.support import Kubectl, wait_until
+from tests.workloads_support import PodWatch
 
 NODES = 2
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "statefulset.yaml"
@@ -42,20 +42,8 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    workdir = tmp_path_factory.mktemp("statefulsets")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start(
-            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
-        )
-        hollow.wait_log("starting", timeout=30)
-        controller = cp.start("controller", ["--master", cp.server], name="controller-manager")
-        controller.wait_log("caches synced", timeout=30)
-        c = Cluster(cp.server, Kubectl(cp.server, workdir))
-        wait_until(
-            lambda: len(c.kubectl.get_json("nodes")["items"]) == NODES, f"{NODES} hollow nodes", timeout=30
-        )
-        yield c
+    with hollow_cluster(tmp_path_factory.mktemp("statefulsets"), nodes=NODES) as h:
+        yield Cluster(h.cp.server, h.kubectl)
 
 
 def ready(pod: dict | None) -> bool:

@@ -7,47 +7,27 @@ and release, cascading deletes in all three modes, and a controller-manager kill
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.conftest import ControlPlane, running_control_plane
-from tests.support import Kubectl, Process, wait_until
+from tests.conftest import HollowCluster, hollow_cluster
+from tests.support import wait_until
+from tests.workloads_support import PodWatch, deployment, is_available
 
 NODES = 3
 
 
-class Workloads:
+# short leases: a restarted manager has a new identity and must wait out the old lease
+CONTROLLER_ARGS = [
+    "--node-monitor-grace-period", "60s", "--leader-elect-lease-duration", "4s",
+    "--leader-elect-renew-deadline", "3s", "--leader-elect-retry-period", "1s",
+]  # fmt: skip
+
+
+class Workloads(HollowCluster):
     """The control plane, scheduler, controller-manager and hollow nodes, plus kubectl."""
-
-    def __init__(self, cp: ControlPlane, kubectl: Kubectl):
-        self.cp = cp
-        self.kubectl = kubectl
-        self.controller: Process | None = None
-
-    def start_controller_manager(self) -> Process:
-        self.controller = self.cp.start(
-            # short leases: a restarted manager has a new identity and must wait out the old lease
-            "controller", ["--master", self.cp.server, "--node-monitor-grace-period", "60s",
-                           "--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "3s",
-                           "--leader-elect-retry-period", "1s"],
-            name=f"controller-manager-{len(self.cp.processes)}",
-        )  # fmt: skip
-        self.controller.wait_log("caches synced", timeout=30)
-        return self.controller
-
-    def apply(self, manifest: str) -> None:
-        self.kubectl.run("apply", "-f", "-", input=manifest)
-
-    def pods(self, selector: str) -> list[dict]:
-        return self.kubectl.get_json("pods", "-l", selector)["items"]
-
-    def live_pods(self, selector: str) -> list[dict]:
-        return [p for p in self.pods(selector) if not p["metadata"].get("deletionTimestamp")]
 
     def rollout_status(self, name: str, timeout: str = "120s") -> str:
         return self.kubectl.run(
@@ -58,81 +38,8 @@ class Workloads:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Workloads]:
     workdir = tmp_path_factory.mktemp("workloads")
-    with running_control_plane(workdir) as cp:
-        cp.start("scheduler", ["--master", cp.server])
-        hollow = cp.start(
-            "kubelet.hollow", ["--master", cp.server, "--nodes", str(NODES)], name="hollow-nodes"
-        )
-        hollow.wait_log("starting", timeout=30)
-        w = Workloads(cp, Kubectl(cp.server, workdir))
-        w.start_controller_manager()
-        wait_until(
-            lambda: len(w.kubectl.get_json("nodes")["items"]) == NODES,
-            f"{NODES} hollow nodes registered",
-            timeout=30,
-        )
+    with hollow_cluster(workdir, nodes=NODES, controller_args=CONTROLLER_ARGS, cluster_type=Workloads) as w:
         yield w
-
-
-def deployment(name: str, replicas: int, image: str = "kubelite/whoami:1.0", **spec: Any) -> str:
-    body = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "web", "image": image}]},
-            },
-            **spec,
-        },
-    }  # fmt: skip
-    return json.dumps(body)
-
-
-class PodWatch:
-    """Every change to a label-selected set of pods, in order, from the Python client's watch: the
-    state after each event is what the apiserver held at that revision."""
-
-    def __init__(self, server: str, selector: str):
-        import kubernetes
-
-        config = kubernetes.client.Configuration()
-        config.host = server
-        self.api = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config))
-        self.selector = selector
-        self.states: list[dict[str, dict]] = []
-        self.pods: dict[str, dict] = {}
-        self.watch = kubernetes.watch.Watch()
-        self.start = ""
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with contextlib.suppress(Exception):
-            for event in self.watch.stream(
-                self.api.list_namespaced_pod, "default", label_selector=self.selector, timeout_seconds=60,
-                resource_version=self.start,
-            ):  # fmt: skip
-                pod = self.api.api_client.sanitize_for_serialization(event["object"])
-                name = pod["metadata"]["name"]
-                if event["type"] == "DELETED":
-                    self.pods.pop(name, None)
-                else:
-                    self.pods[name] = pod
-                self.states.append(dict(self.pods))
-
-    def __enter__(self) -> PodWatch:
-        """List first, then watch from the list's version: every state seen is a whole one."""
-        listed = self.api.list_namespaced_pod("default", label_selector=self.selector)
-        for pod in listed.items:
-            self.pods[pod.metadata.name] = self.api.api_client.sanitize_for_serialization(pod)
-        self.states.append(dict(self.pods))
-        self.start = listed.metadata.resource_version
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.watch.stop()
-        self.thread.join(10)
 
 
 def observed(cluster: Workloads, name: str) -> bool:
@@ -146,13 +53,6 @@ def orphaned(cluster: Workloads, rs_name: str) -> bool:
 
 def names(cluster: Workloads, selector: str) -> set[str]:
     return {p["metadata"]["name"] for p in cluster.live_pods(selector)}
-
-
-def is_available(pod: dict) -> bool:
-    ready = any(
-        c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or []
-    )
-    return ready and not pod["metadata"].get("deletionTimestamp")
 
 
 def test_a_rolling_update_keeps_within_surge_and_unavailability_at_every_step(cluster):

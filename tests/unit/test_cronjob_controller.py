@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from typing import Any
 
@@ -53,9 +52,7 @@ def api() -> FakeApi:
 
 @pytest.fixture
 def cjc(api: FakeApi) -> CronJobController:
-    controller = CronJobController(api.context(argparse.Namespace()))
-    controller.queue = api.work_queue()
-    return controller
+    return api.controller(CronJobController)
 
 
 def sync(api: FakeApi, cjc: CronJobController) -> None:
@@ -268,17 +265,12 @@ def test_a_job_made_by_hand_from_the_cronjob_is_reported_not_adopted(api, cjc):
 
 def test_an_unparseable_schedule_already_stored_is_reported_not_retried(api, cjc):
     api.create(CRONJOBS, cronjob())
-    # an object stored before validation existed: write the store through the registry unchecked
-    rd = api.registry.table.of(CRONJOBS)
 
+    # an object stored before validation existed: write the store through the registry unchecked
     def broken(current: Object) -> Object:
         return {**current, "spec": {**current["spec"], "schedule": "61 * * * *"}}
 
-    api.run(
-        api.registry.guaranteed_update(
-            rd, "default", "tick", broken, prepare=lambda n, o: None, validate=False
-        )
-    )
+    api.force_update(CRONJOBS, "tick", broken)
     api.deliver()
     api.clock.advance(120)
     sync(api, cjc)

@@ -4,7 +4,6 @@ bound by the controller), expectations, adoption, failed pods, history and statu
 
 from __future__ import annotations
 
-import argparse
 import copy
 
 import pytest
@@ -46,9 +45,7 @@ def api() -> FakeApi:
 
 @pytest.fixture
 def dsc(api: FakeApi) -> DaemonSetController:
-    controller = DaemonSetController(api.context(argparse.Namespace()))
-    controller.queue = api.work_queue()
-    return controller
+    return api.controller(DaemonSetController)
 
 
 def add_nodes(api: FakeApi, *names: str, **kw) -> None:
@@ -69,7 +66,6 @@ def pods_by_node(api: FakeApi) -> dict[str, list[str]]:
 
 def run_pods(api: FakeApi, ready: bool = True, only: set[str] | None = None) -> None:
     """Play scheduler and kubelet: bind each live pod to the node its affinity names and run it."""
-    rd = api.registry.table.of(PODS)
     now = api.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     for pod in api.live_pods():
         if only is not None and pod["metadata"]["name"] not in only:
@@ -81,12 +77,7 @@ def run_pods(api: FakeApi, ready: bool = True, only: set[str] | None = None) -> 
             "phase": "Running",
             "conditions": [{"type": "Ready", "status": status, "lastTransitionTime": now}],
         }
-        api.run(
-            api.registry.guaranteed_update(
-                rd, "default", pod["metadata"]["name"], lambda _c, b=bound: b,
-                prepare=lambda n, o: None, validate=False,
-            )
-        )  # fmt: skip
+        api.force_update(PODS, pod["metadata"]["name"], lambda _c, b=bound: b)
     api.deliver()
 
 
@@ -277,15 +268,9 @@ def test_failed_pods_are_replaced_with_back_off(api, dsc):
     run_pods(api)
 
     def fail_all() -> None:
-        rd = api.registry.table.of(PODS)
         for pod in api.live_pods():
             failed = {**pod, "status": {"phase": "Failed"}}
-            api.run(
-                api.registry.guaranteed_update(
-                    rd, "default", pod["metadata"]["name"], lambda _c, b=failed: b,
-                    prepare=lambda n, o: None, validate=False,
-                )
-            )  # fmt: skip
+            api.force_update(PODS, pod["metadata"]["name"], lambda _c, b=failed: b)
         api.deliver()
 
     fail_all()

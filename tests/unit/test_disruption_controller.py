@@ -26,8 +26,7 @@ def api() -> FakeApi:
 
 @pytest.fixture
 def dc(api: FakeApi) -> DisruptionController:
-    controller = DisruptionController(api.context(argparse.Namespace()))
-    controller.queue = api.work_queue()
+    controller = api.controller(DisruptionController)
     controller.stale_pods = api.work_queue()
     return controller
 

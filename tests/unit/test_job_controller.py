@@ -33,9 +33,7 @@ def api() -> FakeApi:
 
 @pytest.fixture
 def jc(api: FakeApi) -> JobController:
-    controller = JobController(api.context(argparse.Namespace()))
-    controller.queue = api.work_queue()
-    return controller
+    return api.controller(JobController)
 
 
 def end_pod(api: FakeApi, pod: dict, phase: str, restarts: int = 0) -> None:
@@ -53,18 +51,7 @@ def end_pod(api: FakeApi, pod: dict, phase: str, restarts: int = 0) -> None:
 
 
 def set_status(api: FakeApi, pod: dict, status: dict) -> None:
-    rd = api.registry.table.of(PODS)
-    name = pod["metadata"]["name"]
-    api.run(
-        api.registry.guaranteed_update(
-            rd,
-            "default",
-            name,
-            lambda cur: {**cur, "status": status},
-            prepare=lambda n, o: None,
-            validate=False,
-        )
-    )
+    api.force_update(PODS, pod["metadata"]["name"], lambda cur: {**cur, "status": status})
     api.deliver()
 
 

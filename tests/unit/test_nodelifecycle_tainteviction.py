@@ -14,10 +14,10 @@ from controller.nodelifecycle.tolerations import (
     eviction_decision,
     matching_tolerations,
     min_toleration_seconds,
-    tolerates,
 )
 from kubelite.objects import get_condition, rfc3339
 from kubelite.resources import EVENTS, NODES, PODS
+from kubelite.scheduling import tolerates
 from tests.fakeapi import FakeApi
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
