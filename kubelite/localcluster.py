@@ -28,12 +28,16 @@ from typing import TYPE_CHECKING
 from kubelite import kubeconfig
 from kubelite.objects import is_node_ready
 from kubelite.process import exit_status_in_log
+from kubelite.supervise import restarts_in_log
 from kubelite.waiting import ConditionFailed, wait_for
 
 if TYPE_CHECKING:
     import docker
 
 CLUSTER_LABEL = "kubelite.io/cluster"
+# Components that exit by design (a controller-manager that lost its Lease) and are started again,
+# as systemd would; the others run bare, and `down` reports one that died.
+SUPERVISED = frozenset({"controller"})
 # Where `up` and `down` report progress (print by default).
 Log = Callable[[str], None]
 
@@ -107,7 +111,8 @@ def default_tolerations(spec: ClusterSpec) -> list[str]:
 
 def controller_managers(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
     """controller-manager, controller-manager-2, ...: one leads (the Lease kube-system/
-    kube-controller-manager), the others stand by; each exits when it loses the Lease. Pure."""
+    kube-controller-manager), the others stand by; each exits when it loses the Lease, and its
+    supervisor (`kubelite.supervise`) starts it again as a standby. Pure."""
     extra = range(2, spec.controller_managers + 1)
     names = ["controller-manager", *(f"controller-manager-{i}" for i in extra)]
     return [
@@ -165,7 +170,13 @@ def commands(spec: ClusterSpec) -> list[tuple[str, list[str]]]:
         kubelet += ["--cluster-name", spec.name]
         proxy = ["proxy", "--master", spec.server, "--hostname-override", name, "--bind-address", address]
         procs += [(f"kubelet-{name}", kubelet), (f"proxy-{name}", proxy)]
-    return [(name, [sys.executable, "-m", *argv, *spec.extra_args.get(argv[0], [])]) for name, argv in procs]
+    out = []
+    for name, argv in procs:
+        command = [sys.executable, "-m", *argv, *spec.extra_args.get(argv[0], [])]
+        if argv[0] in SUPERVISED:
+            command = [sys.executable, "-m", "kubelite.supervise", "--name", name, "--", *command]
+        out.append((name, command))
+    return out
 
 
 @dataclass(frozen=True)
@@ -294,10 +305,11 @@ class LocalCluster:
         process ended; problems are logged with the tail of the process's log."""
         alive_before = {name: _alive(pid) for name, pid in self.pids.items()}
         killed = stop_processes(self.pids, grace)
-        stopped = [
-            Stopped(name, alive_before[name], name in killed, exit_status_in_log(self.log_since_start(name)))
-            for name in self.pids
-        ]
+        stopped = []
+        for name in self.pids:
+            text = self.log_since_start(name)
+            status = exit_status_in_log(text)
+            stopped.append(Stopped(name, alive_before[name], name in killed, status, restarts_in_log(text)))
         for process in stopped:
             if process.problem:
                 log(f"{process.problem}; its log ends:\n{self.log_tail(process.name)}\n")
