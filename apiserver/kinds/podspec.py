@@ -10,6 +10,7 @@ from typing import Any
 
 from apiserver.errors import CauseType, FieldError, duplicate, forbidden, invalid, not_supported, required
 from apiserver.kinds.common import check_protocol, normalize_quantities
+from apiserver.kinds.podscheduling import validate_affinity, validate_tolerations
 from apiserver.meta import JSONObject, get_path
 from apiserver.validation import (
     dns1123_label,
@@ -223,6 +224,8 @@ def validate_pod_spec(spec: Any, path: str = "spec") -> list[FieldError]:
     selector = spec.get("nodeSelector")
     if selector is not None and not isinstance(selector, dict):
         errs.append(invalid(f"{path}.nodeSelector", str(selector), "must be a map of strings"))
+    errs += validate_tolerations(spec.get("tolerations"), f"{path}.tolerations")
+    errs += validate_affinity(spec.get("affinity"), f"{path}.affinity")
     return errs
 
 

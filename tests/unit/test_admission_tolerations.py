@@ -40,7 +40,7 @@ def test_every_pod_gets_both_default_tolerations():
 def test_a_pod_that_tolerates_them_keeps_its_own():
     forever = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]
     assert created(forever) == forever + DEFAULTS[:1]
-    own = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "tolerationSeconds": 10}]
+    own = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}]  # seconds need effect NoExecute
     assert created(own) == own + DEFAULTS[1:], "no effect means every effect, NoExecute too"
 
 

@@ -193,3 +193,61 @@ def test_fields_for_selectors() -> None:
     assert fields["spec.nodeName"] == "n1" and fields["status.phase"] == "Running"
     assert "involvedObject.uid" in TABLE.lookup("", "v1", "events").strategy.field_names()
     assert "metadata.namespace" not in TABLE.lookup("", "v1", "nodes").strategy.field_names()
+
+
+def test_tolerations_and_node_affinity_are_checked_with_the_real_wording() -> None:
+    bad_tolerations = [
+        {"key": "a", "operator": "Exists", "value": "x"},
+        {"operator": "Equal", "value": "x"},
+        {"key": "b", "operator": "Sometimes"},
+        {"key": "c", "effect": "NoSchedule", "tolerationSeconds": 5},
+        {"key": "d", "effect": "Never"},
+    ]
+    nodes = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": "zone", "operator": "In"},
+                            {"key": "ssd", "operator": "Exists", "values": ["x"]},
+                            {"key": "cpus", "operator": "Gt", "values": ["1", "2"]},
+                            {"key": "zone", "operator": "Near", "values": ["a"]},
+                        ],
+                        "matchFields": [{"key": "metadata.uid", "operator": "In", "values": ["a", "b"]}],
+                    }
+                ]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 0, "preference": {}}],
+        }
+    }
+    assert messages(PODS, pod(tolerations=bad_tolerations, affinity=affinity)) == [
+        "spec.tolerations[0].operator: Invalid value: \"x\": value must be empty when `operator` is 'Exists'",
+        'spec.tolerations[1].operator: Invalid value: "Equal": operator must be Exists when `key` is empty, '
+        'which means "match all values and all keys"',
+        'spec.tolerations[2].operator: Unsupported value: "Sometimes": supported values: "Equal", "Exists"',
+        "spec.tolerations[3].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when "
+        "`tolerationSeconds` is set",
+        'spec.tolerations[4].effect: Unsupported value: "Never": supported values: "NoExecute", '
+        '"NoSchedule", "PreferNoSchedule"',
+        f"{nodes}[0].matchExpressions[0].values: Required value: must be specified when `operator` is "
+        "'In' or 'NotIn'",
+        f"{nodes}[0].matchExpressions[1].values: Forbidden: may not be specified when `operator` is "
+        "'Exists' or 'DoesNotExist'",
+        f"{nodes}[0].matchExpressions[2].values: Required value: must be specified single value when "
+        "`operator` is 'Lt' or 'Gt'",
+        f'{nodes}[0].matchExpressions[3].operator: Invalid value: "Near": not a valid selector operator',
+        f"{nodes}[0].matchFields[0].values: Required value: must be only one value when `operator` is "
+        "'In' or 'NotIn' for node field selector",
+        f'{nodes}[0].matchFields[0].key: Invalid value: "metadata.uid": not a valid field selector key',
+        "spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: "
+        "Invalid value: 0: must be in the range 1-100",
+    ]
+    daemon = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}
+    good = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [daemon]}}
+    }
+    ok = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+           "tolerationSeconds": 300}, {"operator": "Exists"}]  # fmt: skip
+    assert messages(PODS, pod(tolerations=ok, affinity=good)) == []
