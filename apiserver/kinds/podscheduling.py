@@ -27,7 +27,7 @@ def validate_tolerations(tolerations: Any, path: str) -> list[FieldError]:
         if not key and operator != "Exists":
             errs.append(
                 invalid(
-                    f"{tpath}.operator", operator,
+                    f"{tpath}.operator", tol.get("operator") or "",
                     "operator must be Exists when `key` is empty, which means "
                     '"match all values and all keys"',
                 )
