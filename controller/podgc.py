@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 
 from controller.framework.context import ControllerContext
+from controller.framework.periodic import Sleep, until
 from kubelite.client import STRATEGIC_MERGE_PATCH, ApiError
 from kubelite.objects import Object, controller_ref, is_node_ready, parse_rfc3339, rfc3339
 from kubelite.resources import NODES, PODS
@@ -110,6 +111,7 @@ class PodGCController:
         self.period = GC_CHECK_PERIOD
         self.quarantine = QUARANTINE_TIME
         self.missing_since: dict[str, dt.datetime] = {}  # node name -> when first found missing
+        self.sleep: Sleep = asyncio.sleep
 
     async def gc(self) -> None:
         """One pass of every rule (Kubernetes' order)."""
@@ -169,9 +171,4 @@ class PodGCController:
 
     async def run(self, workers: int = 1) -> None:
         """A gc pass every 20 s; `workers` is unused (one loop, as Kubernetes' wait.Until)."""
-        while True:
-            try:
-                await self.gc()
-            except ApiError as exc:
-                log.warning("pod GC pass failed: %s", exc)
-            await asyncio.sleep(self.period)
+        await until(self.gc, self.period, "pod GC pass", self.sleep)

@@ -146,12 +146,18 @@ def untolerated_taint(
 
 
 def add_toleration(tolerations: list[Any], toleration: Object) -> list[Any]:
-    """AddOrUpdateTolerationInPodSpec: the tolerations with this one, unless an equal one is there."""
-    fields = ("key", "operator", "value", "effect", "tolerationSeconds")
+    """AddOrUpdateTolerationInPodSpec: a toleration matching this one (MatchToleration: same key,
+    operator, value and effect) is replaced by it, whatever its tolerationSeconds, unless it is
+    identical; with none matching, this one is appended."""
 
-    def same(a: Object, b: Object) -> bool:
-        return all((a.get(f) or None) == (b.get(f) or None) for f in fields)
+    def field(t: Object, name: str) -> Any:
+        return t.get(name) if t.get(name) not in ("", None) else None
 
-    if any(isinstance(t, dict) and same(t, toleration) for t in tolerations):
+    def matches(t: Object) -> bool:
+        return all(field(t, f) == field(toleration, f) for f in ("key", "operator", "value", "effect"))
+
+    if any(isinstance(t, dict) and matches(t) and field(t, "tolerationSeconds") ==
+           field(toleration, "tolerationSeconds") for t in tolerations):  # fmt: skip
         return tolerations
-    return [*tolerations, toleration]
+    out = [toleration if isinstance(t, dict) and matches(t) else t for t in tolerations]
+    return out if any(t is toleration for t in out) else [*out, toleration]

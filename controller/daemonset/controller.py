@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from controller.daemonset.backoff import FailedPodBackoff
+from controller.daemonset.backoff import FailedPodBackoff, failed_pods_backoff_key
 from controller.daemonset.placement import (
     Eligibility,
     node_should_run,
@@ -270,7 +270,7 @@ class DaemonSetController(QueueController):
         """The failed pods to delete now; while in back-off, none (and a sync comes back later)."""
         out = []
         for pod in failed:
-            backoff_key = f"{ds['metadata'].get('uid')}/{node}"
+            backoff_key = failed_pods_backoff_key(ds, node)
             now = self._seconds()
             if self.backoff.in_backoff(backoff_key, now):
                 self.queue.add_after(key_of(ds), self.backoff.delay(backoff_key))

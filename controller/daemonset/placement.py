@@ -104,11 +104,12 @@ def is_pod_updated(pod: Object, hash_: str, generation: str | None) -> bool:
     return hash_matches or generation_matches
 
 
-def creation_order(pod: Object) -> tuple[str, int, str]:
-    """podByCreationTimestampAndPhase: older first, and at equal age a running pod before others."""
+def creation_order(pod: Object) -> tuple[int, str, str]:
+    """podByCreationTimestampAndPhase: a scheduled pod (spec.nodeName set) before an unscheduled
+    one, then older first, then by name."""
+    scheduled = 0 if (pod.get("spec") or {}).get("nodeName") else 1
     created = pod.get("metadata", {}).get("creationTimestamp") or ""
-    running = 0 if pod.get("status", {}).get("phase") == "Running" else 1
-    return (created, running, pod.get("metadata", {}).get("name", ""))
+    return (scheduled, created, pod.get("metadata", {}).get("name", ""))
 
 
 @dataclass

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 
 from controller.framework.context import ControllerContext
+from controller.framework.periodic import Sleep, until
 from controller.nodelifecycle.health import is_stale, reconciled_taints, unknown_conditions
 from controller.nodelifecycle.tainteviction import TaintEvictionController
 from kubelite.client import STRATEGIC_MERGE_PATCH, ApiError
@@ -49,6 +50,7 @@ class NodeLifecycleController:
         self.recorder = ctx.recorder("node-controller")
         self.taint_manager = TaintEvictionController(ctx)
         self.observed_ready: dict[str, str] = {}  # node -> Ready status at the last pass
+        self.sleep: Sleep = asyncio.sleep
 
     async def check(self) -> None:
         """One monitorNodeHealth pass over every node."""
@@ -128,12 +130,8 @@ class NodeLifecycleController:
             await self.recorder.record(pod, "Warning", "NodeNotReady", "Node is not ready")
 
     async def monitor(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except ApiError as exc:
-                log.warning("node lifecycle check failed: %s", exc)
-            await asyncio.sleep(self.period)
+        """check() every --node-monitor-period; a failed pass (the apiserver away) waits for the next."""
+        await until(self.check, self.period, "node lifecycle check", self.sleep)
 
     async def run(self, workers: int = 1) -> None:
         """The health monitor every --node-monitor-period, and the taint manager's workers."""

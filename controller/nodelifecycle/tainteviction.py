@@ -1,9 +1,10 @@
 """The taint manager (Kubernetes' tainteviction controller): pods leave nodes with NoExecute taints.
 
 For each pod on a node with NoExecute taints: a taint the pod does not tolerate evicts it at once;
-tolerations with tolerationSeconds keep it until the shortest has passed since the taint was added
-(the key comes back through the queue's add_after then, and a taint that went away meanwhile
-cancels it); tolerations without seconds (DaemonSet pods) keep it forever. Eviction is what
+tolerations with tolerationSeconds keep it until the shortest has passed since the taint it
+tolerates was added, or since the pod was bound if that came later (the key comes back through
+the queue's add_after then, and a taint that went away meanwhile cancels it); tolerations without
+seconds (DaemonSet pods) keep it forever. Eviction is what
 Kubernetes does: the event TaintManagerEviction "Marking for deletion Pod ns/name" on the pod, the
 DisruptionTarget condition (DeletionByTaintManager), then a graceful delete, after which the pod's
 controller makes a replacement on a healthy node. Handlers only enqueue pod keys; the decision is
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 
 from controller.framework.context import ControllerContext, QueueController
-from controller.nodelifecycle.tolerations import eviction_decision, no_execute_taints, tainted_since
+from controller.nodelifecycle.tolerations import bound_at, eviction_decision, no_execute_taints, tainted_since
 from kubelite.client import STRATEGIC_MERGE_PATCH, ApiError
 from kubelite.objects import Object, is_terminating, key_of, rfc3339, split_key
 from kubelite.resources import NODES, PODS
@@ -87,7 +88,8 @@ class TaintEvictionController(QueueController):
         node = self.nodes.get(node_name)
         taints = no_execute_taints(node) if node else []
         now = self.clock()
-        since = tainted_since(taints, self.first_seen.get(node_name, now))
+        tolerations = (pod.get("spec") or {}).get("tolerations") or []
+        since = tainted_since(taints, tolerations, self.first_seen.get(node_name, now), bound_at(pod))
         decision = eviction_decision(pod, taints, now, since)
         if decision.evict:
             self.scheduled.pop(key, None)

@@ -50,12 +50,38 @@ class EvictionDecision:
     reason: str = ""
 
 
-def tainted_since(taints: list[Object], first_seen: dt.datetime) -> dt.datetime:
-    """When the node's NoExecute taints began to count: the earliest timeAdded (set by whoever
-    added the taint, so it survives a controller-manager restart or hand-over), else when this
-    controller first saw them."""
-    added = [parse_rfc3339(t["timeAdded"]) for t in taints if t.get("timeAdded")]
-    return min(added) if added else first_seen
+def bound_at(pod: Object) -> dt.datetime | None:
+    """When the pod was bound to its node: its PodScheduled condition's lastTransitionTime."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "True"
+            and cond.get("lastTransitionTime")
+        ):
+            return parse_rfc3339(cond["lastTransitionTime"])
+    return None
+
+
+def tainted_since(
+    taints: list[Object], tolerations: list[Object], first_seen: dt.datetime, bound: dt.datetime | None = None
+) -> dt.datetime:
+    """When the toleration clock started for this pod (Kubernetes starts it when the taint manager
+    first processes the pod on the tainted node): the timeAdded of the taints whose time-limited
+    tolerations set the shortest tolerationSeconds (else `first_seen`, when this controller first saw
+    the node's taints), so a new leader does not restart the clock; but never before the pod was
+    bound to the node, and never because of another taint the pod tolerates longer or forever."""
+    _, used = matching_tolerations(taints, tolerations)
+    limited = [
+        (taint, t) for taint, t in zip(taints, used, strict=False) if t.get("tolerationSeconds") is not None
+    ]
+    shortest = min((int(t["tolerationSeconds"]) for _, t in limited), default=None)
+    added = [
+        parse_rfc3339(taint["timeAdded"]) if taint.get("timeAdded") else first_seen
+        for taint, t in limited
+        if int(t["tolerationSeconds"]) == shortest
+    ]
+    since = min(added) if added else first_seen
+    return max(since, bound) if bound is not None else since
 
 
 def eviction_decision(

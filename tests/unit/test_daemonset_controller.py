@@ -141,6 +141,29 @@ def test_daemon_tolerations_are_added_once():
     } in tolerations
 
 
+def test_a_time_limited_template_toleration_is_replaced_by_the_daemon_one():
+    """AddOrUpdateTolerationInPodSpec matches on key, operator, value and effect: the template's
+    60 s unreachable toleration gives way to the unlimited one, so the daemon pod is never evicted."""
+    unreachable = "node.kubernetes.io/unreachable"
+    spec = {
+        "tolerations": [
+            {"key": "dedicated", "operator": "Exists"},
+            {"key": unreachable, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+        ]
+    }
+    tolerations = daemon_tolerations(spec)
+    assert [t for t in tolerations if t["key"] == unreachable] == [
+        {"key": unreachable, "operator": "Exists", "effect": "NoExecute"}
+    ]
+    assert tolerations[:2] == [
+        {"key": "dedicated", "operator": "Exists"},
+        {"key": unreachable, "operator": "Exists", "effect": "NoExecute"},
+    ], "replaced in place, the others kept"
+    assert len(tolerations) == 7
+    equal_operator = {"key": unreachable, "operator": "Equal", "effect": "NoExecute", "tolerationSeconds": 60}
+    assert equal_operator in daemon_tolerations({"tolerations": [equal_operator]}), "another operator: kept"
+
+
 # ------------------------------------------------------------------ pods per node
 
 
@@ -289,6 +312,38 @@ def test_failed_pods_are_replaced_with_back_off(api, dsc):
     sync(api, dsc)
     api.finish_deletions()
     assert api.live_pods() == []
+
+
+def test_fixing_the_template_starts_a_fresh_failed_pod_back_off(api, dsc):
+    """failedPodsBackoffKey holds the observed generation: a new template is not held back by the
+    back-off the broken one earned (OnDelete: only the failed-pod rule can replace the pod)."""
+    add_nodes(api, "n1")
+    api.create(DAEMONSETS, daemonset(updateStrategy={"type": "OnDelete"}))
+    sync(api, dsc)
+    run_pods(api)
+
+    def fail_all() -> None:
+        for pod in api.live_pods():
+            failed = {**pod, "status": {"phase": "Failed"}}
+            api.force_update(PODS, pod["metadata"]["name"], lambda _c, b=failed: b)
+        api.deliver()
+
+    fail_all()
+    sync(api, dsc)
+    api.finish_deletions()
+    sync(api, dsc)
+    run_pods(api)
+    fail_all()
+    dsc.queue = api.work_queue()
+    sync(api, dsc)
+    assert [p["status"]["phase"] for p in api.live_pods()] == ["Failed"], "in back-off"
+    set_image(api, "kubelite/whoami:2.0")
+    for _ in range(3):  # no time passes
+        sync(api, dsc)
+        api.finish_deletions()
+    assert api.get(DAEMONSETS, "agent")["status"]["observedGeneration"] == 2
+    images = [p["spec"]["containers"][0]["image"] for p in api.live_pods()]
+    assert images == ["kubelite/whoami:2.0"], "the failed pod went at once and the new one replaced it"
 
 
 # ------------------------------------------------------------------ history and rollouts

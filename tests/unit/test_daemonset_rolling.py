@@ -4,7 +4,7 @@ counts and the failed-pod back-off."""
 from __future__ import annotations
 
 from controller.daemonset.backoff import FailedPodBackoff
-from controller.daemonset.placement import Eligibility, plan_node
+from controller.daemonset.placement import Eligibility, creation_order, plan_node
 from controller.daemonset.rolling import rolling_update, scaled_value, surge_and_unavailable
 from controller.daemonset.status import daemon_status
 
@@ -95,6 +95,20 @@ def test_plan_node_keeps_the_oldest_pod_and_deletes_finished_ones():
     gone = plan_node(Eligibility(False, False), [pod("e", OLD)], NEW, False, {})
     assert [p["metadata"]["name"] for p in gone.delete] == ["e"]
     assert plan_node(Eligibility(False, True), [pod("f", OLD)], NEW, False, {}).delete == []
+
+
+def test_pods_are_ordered_scheduled_first_then_oldest_then_by_name():
+    """podByCreationTimestampAndPhase: spec.nodeName set before unset; the phase plays no part."""
+    pending = pod("a-old-unscheduled", OLD, created="2026-01-01T00:00:00Z")
+    pending["status"]["phase"] = "Pending"
+    late = {**pod("z-late", OLD, created="2026-01-01T00:00:05Z"), "spec": {"nodeName": "n1"}}
+    late["status"]["phase"] = "Pending"
+    early = {**pod("y-early", OLD, created="2026-01-01T00:00:01Z"), "spec": {"nodeName": "n1"}}
+    tie = {**pod("x-tie", OLD, created="2026-01-01T00:00:05Z"), "spec": {"nodeName": "n1"}}
+    ordered = sorted([pending, late, early, tie], key=creation_order)
+    assert [p["metadata"]["name"] for p in ordered] == ["y-early", "x-tie", "z-late", "a-old-unscheduled"]
+    plan = plan_node(Eligibility(True, True), [pending, late], NEW, False, {})
+    assert [p["metadata"]["name"] for p in plan.delete] == ["a-old-unscheduled"], "the scheduled pod stays"
 
 
 def test_status_counts_the_oldest_pod_of_each_node():

@@ -371,3 +371,36 @@ def test_healthz_answers_ok_or_names_the_failed_check_as_the_apiserver_does():
     assert render([("ping", None), ("leaderElection", "stuck")], verbose=False) == (
         500, "[+]ping ok\n[-]leaderElection failed: reason withheld\nhealthz check failed\n",
     )  # fmt: skip
+
+
+def test_an_unreachable_apiserver_is_a_failed_attempt_for_a_candidate_and_for_the_leader():
+    """A connection error or a timeout from the lock is one failed acquire/renew attempt (retried
+    a retry period later); it never escapes the elector."""
+    import aiohttp
+
+    c = Cluster()
+    a = c.elector("host_a")
+    down = aiohttp.ClientConnectionError("Cannot connect to host")
+
+    async def scenario() -> tuple[float, float]:
+        c.api.failures[("get", "leases")] = down  # type: ignore[assignment]
+        c.api.failures[("create", "leases")] = TimeoutError()  # type: ignore[assignment]
+        assert await a.try_acquire_or_renew() is False
+        start = c.api.clock.monotonic()
+        acquiring = asyncio.ensure_future(a.acquire())
+        while c.api.clock.monotonic() - start < 6:
+            await asyncio.sleep(0)
+        c.api.failures.clear()  # the apiserver is back
+        await acquiring
+        acquired_after = c.api.clock.monotonic() - start
+        c.api.failures[("update", "leases")] = down  # type: ignore[assignment]
+        c.api.failures[("get", "leases")] = down  # type: ignore[assignment]
+        start = c.api.clock.monotonic()
+        await a.renew()  # returns only when leadership is lost
+        c.api.failures.clear()
+        return acquired_after, c.api.clock.monotonic() - start
+
+    acquired_after, lost_after = c.api.run(scenario())
+    assert 6 <= acquired_after <= 8, "acquired at the first retry after the apiserver came back"
+    assert 10 <= lost_after < 15, "renewals failing by connection errors lose the lease by the renew deadline"
+    assert c.spec()["holderIdentity"] == "host_a"

@@ -170,3 +170,30 @@ def test_a_node_that_changed_meanwhile_is_read_again_and_tainted(api, nlc):
     api.deliver(force=True)
     assert sorted(taints(api)) == sorted(NOT_READY)
     assert api.client.calls.count(("update", "nodes", "node-1")) == 2, "a conflict, then the retry"
+
+
+def test_the_monitor_survives_an_unreachable_or_slow_apiserver_and_checks_again_next_period(api, nlc):
+    """wait.Until: a connection error or a timeout fails one pass, not the controller-manager."""
+    import asyncio
+
+    import aiohttp
+
+    add_node(api)
+    api.clock.advance(GRACE + 1)
+    api.failures[("patch", "nodes")] = aiohttp.ClientConnectionError("Cannot connect to host")  # type: ignore[assignment]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:
+            api.failures[("patch", "nodes")] = TimeoutError()  # type: ignore[assignment]
+        elif len(slept) == 2:
+            api.failures.clear()
+        else:
+            raise asyncio.CancelledError
+
+    nlc.sleep = sleep
+    with pytest.raises(asyncio.CancelledError):
+        api.run(nlc.monitor())
+    assert slept == [5, 5, 5], "two failed passes, each followed by the next period"
+    assert ready(api) == "Unknown" and sorted(taints(api)) == sorted(UNREACHABLE)

@@ -200,3 +200,79 @@ def test_pods_on_other_nodes_and_unbound_pods_are_left_alone(api, tm):
     tm.queue.add("default/pending")
     drain(api, tm)
     assert not evicted(api, "other") and not evicted(api, "pending")
+
+
+def test_the_clock_starts_with_the_taint_the_shortest_toleration_is_for_and_not_before_binding():
+    import datetime as dt
+
+    from controller.nodelifecycle.tolerations import bound_at, tainted_since
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    later = t0 + dt.timedelta(hours=1)
+    old_taint = {"key": "dedicated", "effect": "NoExecute", "timeAdded": rfc3339(t0)}
+    fresh = {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": rfc3339(later)}
+    tolerations = [
+        {"key": "dedicated", "operator": "Exists"},
+        {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    ]
+    seen = later + dt.timedelta(seconds=30)
+    assert tainted_since([old_taint, fresh], tolerations, seen) == later, (
+        "the forever-tolerated taint is no clock"
+    )
+    timed_too = [{**tolerations[0], "tolerationSeconds": 600}, tolerations[1]]
+    assert tainted_since([old_taint, fresh], timed_too, seen) == later, "only the shortest sets the clock"
+    same = [{**tolerations[0], "tolerationSeconds": 300}, tolerations[1]]
+    assert tainted_since([old_taint, fresh], same, seen) == t0, "equally short: the earlier taint"
+    assert tainted_since([{"key": UNREACHABLE, "effect": "NoExecute"}], tolerations, seen) == seen
+    bound = later + dt.timedelta(seconds=100)
+    assert tainted_since([fresh], tolerations, seen, bound) == bound, "bound after the taint: from binding"
+    assert tainted_since([fresh], tolerations, seen, t0) == later
+    scheduled = {"status": {"conditions": [{"type": "PodScheduled", "status": "True",
+                                            "lastTransitionTime": rfc3339(bound)}]}}  # fmt: skip
+    assert bound_at(scheduled) == bound and bound_at({}) is None
+
+
+def test_a_long_standing_taint_tolerated_forever_does_not_hurry_a_fresh_eviction(api, tm):
+    node = api.get(NODES, "node-1", None)
+    node["spec"] = {
+        "taints": [{"key": "dedicated", "effect": "NoExecute", "timeAdded": rfc3339(api.clock.now())}]
+    }
+    api.run(api.client.update(NODES, node))
+    pod(api, "web", [
+        {"key": "dedicated", "operator": "Exists"},
+        {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    ])  # fmt: skip
+    drain(api, tm)
+    api.clock.advance(3600)
+    node = api.get(NODES, "node-1", None)
+    node["spec"]["taints"].append(
+        {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": rfc3339(api.clock.now())}
+    )
+    api.run(api.client.update(NODES, node))
+    drain(api, tm)
+    assert not evicted(api, "web"), "an hour-old taint the pod tolerates forever is not the unreachable one"
+    assert api.clock.pending() == [300]
+    api.clock.advance(300)
+    drain(api, tm)
+    assert evicted(api, "web")
+
+
+def test_a_pod_bound_after_the_taint_gets_its_whole_toleration(api, tm):
+    from kubelite.client import STRATEGIC_MERGE_PATCH
+
+    taint(api, {"key": UNREACHABLE, "effect": "NoExecute"})
+    api.clock.advance(100)
+    pod(
+        api,
+        "late",
+        [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}],
+    )
+    scheduled = {"type": "PodScheduled", "status": "True", "lastTransitionTime": rfc3339(api.clock.now())}
+    api.run(api.client.patch(PODS, "late", {"status": {"conditions": [scheduled]}}, "default",
+                             subresource="status", content_type=STRATEGIC_MERGE_PATCH))  # fmt: skip
+    drain(api, tm)
+    assert not evicted(api, "late"), "not evicted at once for a taint older than its binding"
+    assert api.clock.pending() == [60]
+    api.clock.advance(60)
+    drain(api, tm)
+    assert evicted(api, "late")

@@ -161,3 +161,31 @@ def test_the_controller_manager_flags_have_kubernetes_defaults():
     assert "podgc" in args.controllers and "nodelifecycle" in args.controllers
     args = parse_args(["--node-monitor-period", "1s", "--terminated-pod-gc-threshold", "10"])
     assert (args.node_monitor_period, args.terminated_pod_gc_threshold) == (1.0, 10)
+
+
+def test_a_pass_that_cannot_reach_the_apiserver_is_retried_next_period(api):
+    """wait.Until: a connection error fails one pass, it does not end the controller."""
+    import asyncio
+
+    import aiohttp
+
+    node(api, "node-1")
+    for i in range(2):
+        pod(api, f"done-{i}", phase="Succeeded")
+        api.clock.advance(1)
+    controller = gc(api, threshold=1)
+    api.failures[("delete", "pods")] = aiohttp.ClientConnectionError("Cannot connect to host")  # type: ignore[assignment]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 1:
+            api.failures.clear()
+        else:
+            raise asyncio.CancelledError
+
+    controller.sleep = sleep
+    with pytest.raises(asyncio.CancelledError):
+        api.run(controller.run())
+    assert slept == [20, 20]
+    assert names(api) == ["done-1"], "the second pass deleted the oldest terminated pod"
