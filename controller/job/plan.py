@@ -12,12 +12,11 @@ look again. Kubernetes' syncJob and manageJob semantics; pure, so every rule is 
 - Otherwise keep `min(parallelism, completions - succeeded)` pods active (all of them while
   suspended: none), replacing failed pods only after the back-off (see backoff.py).
 
-Succeeded and failed counts come from the pods that exist, and never go below what status
-already says (completed indexes are kept in status too), so a finished pod that is deleted does
-not make the Job redo its work. Kubernetes tracks each pod with the
-`batch.kubernetes.io/job-tracking` finalizer instead; kubelite does not, so pods deleted before
-they finished are not counted as failed, and a pod that finished and was deleted before any sync
-saw it is not counted at all.
+Succeeded and failed counts are tracked with the `batch.kubernetes.io/job-tracking` finalizer
+(tracking.py): status counts plus the uncounted uids plus finished pods still holding the
+finalizer. The plan's status is the first status write (new uncounted uids, completedIndexes);
+the controller then removes the finalizers and `finish` moves the uids into the counters and,
+once none is left uncounted, sets `Complete` or `Failed`.
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.job.backoff import remaining_backoff
-from controller.job.indexes import format_indexes, parse_indexes, pending_indexes, valid_index
+from controller.job.indexes import pending_indexes, valid_index
+from controller.job.tracking import Tracking, count, move_uncounted, track, uncounted_empty
 from controller.replicaset import pods_to_delete
 from kubelite.objects import Object, is_pod_ready, parse_rfc3339, rfc3339
 
@@ -47,6 +47,8 @@ class Plan:
     indexes: list[int] = field(default_factory=list)  # Indexed Jobs: the index of each pod to create
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     requeue_after: float | None = None
+    tracking: Tracking = field(default_factory=Tracking)  # finalizers to remove, uids holding one
+    final: dict[str, Any] | None = None  # Complete/Failed, set once no pod is left uncounted
 
     def wait(self, seconds: float) -> None:
         if seconds > 0 and (self.requeue_after is None or seconds < self.requeue_after):
@@ -140,9 +142,13 @@ def _removals_indexed(active: list[Object], completions: int, done: set[int], wa
     return doomed
 
 
-def plan_sync(job: Object, pods: list[Object], now: dt.datetime, may_manage: bool = True) -> Plan:
+def plan_sync(
+    job: Object, pods: list[Object], now: dt.datetime, may_manage: bool = True,
+    expected_removals: frozenset[str] | set[str] = frozenset(),
+) -> Plan:  # fmt: skip
     """Decide one sync of an unfinished Job. `may_manage` is false while creates or deletes of an
-    earlier sync are still unobserved (expectations): then no pod is created or deleted."""
+    earlier sync are still unobserved (expectations): then no pod is created or deleted.
+    `expected_removals`: uids whose finalizer removal the informer has not shown yet."""
     spec = job.get("spec") or {}
     status = copy.deepcopy(job.get("status") or {})
     plan = Plan(status)
@@ -151,17 +157,8 @@ def plan_sync(job: Object, pods: list[Object], now: dt.datetime, may_manage: boo
     completions = spec.get("completions")
     active = [p for p in pods if _is_active(p)]
     terminating = [p for p in pods if (p.get("metadata") or {}).get("deletionTimestamp") and not _finished(p)]
-    failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
-    failed = max(failed, int(status.get("failed") or 0))
-    succeeded_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
-    done: set[int] = set()
-    if indexed:
-        total = int(completions or 0)
-        done = parse_indexes(status.get("completedIndexes"), total)
-        done |= {i for p in succeeded_pods if (i := valid_index(p, total)) is not None}
-        succeeded = len(done)
-    else:
-        succeeded = max(len(succeeded_pods), int(status.get("succeeded") or 0))
+    counts = count(job, pods, set(expected_removals))
+    succeeded, failed, done = counts.succeeded, counts.failed, counts.done
 
     # suspend and resume
     was_suspended = condition_true(job, "Suspended") is not None
@@ -209,16 +206,28 @@ def plan_sync(job: Object, pods: list[Object], now: dt.datetime, may_manage: boo
 
     if interim is not None and still_active == 0 and not terminating and not plan.delete:
         final = FINAL_OF[interim["type"]]
-        _set_condition(status, new_condition(final, "True", interim["reason"], interim["message"], now))
-        if final == "Complete":
-            status["completionTime"] = rfc3339(now)
-            plan.events.append(("Normal", "Completed", "Job completed"))
-        else:
-            plan.events.append(("Warning", interim["reason"], interim["message"]))
+        plan.final = new_condition(final, "True", interim["reason"], interim["message"], now)
         plan.requeue_after = None
 
-    _counts(status, active, plan, pods, succeeded, failed, terminating, indexed, done)
+    _counts(status, active, plan, terminating)
+    plan.tracking = track(job, pods, status, set(expected_removals), finishing=interim is not None)
     return plan
+
+
+def finish(plan: Plan, removed: set[str], now: dt.datetime) -> None:
+    """After the finalizers of `removed` (uids) are gone: count those pods, then set Complete or
+    Failed if the Job is done and no pod is left uncounted (enactJobFinished)."""
+    status = plan.status
+    move_uncounted(status, plan.tracking.with_finalizer - removed)
+    if plan.final is None or not uncounted_empty(status):
+        return
+    final = plan.final
+    _set_condition(status, final)
+    if final["type"] == "Complete":
+        status["completionTime"] = rfc3339(now)
+        plan.events.append(("Normal", "Completed", "Job completed"))
+    else:
+        plan.events.append(("Warning", final["reason"], final["message"]))
 
 
 def _finished(pod: Object) -> bool:
@@ -269,29 +278,15 @@ def _manage(
         plan.create = missing
 
 
-def _counts(
-    status: dict[str, Any], active: list[Object], plan: Plan, pods: list[Object], succeeded: int,
-    failed: int, terminating: list[Object], indexed: bool, done: set[int],
-) -> None:  # fmt: skip
-    """The counters of JobStatus (zero counts omitted as Kubernetes' omitempty does; `ready` and
-    `terminating` are pointers and always written)."""
+def _counts(status: dict[str, Any], active: list[Object], plan: Plan, terminating: list[Object]) -> None:
+    """The pod counters of JobStatus (`active` omitted when zero as Kubernetes' omitempty does;
+    `ready` and `terminating` are pointers and always written). succeeded, failed and
+    completedIndexes are tracking's."""
     remaining = [p for p in active if p not in plan.delete]
-    values = {
-        "active": len(remaining) + plan.create,
-        "succeeded": succeeded,
-        "failed": failed,
-    }
-    for key, value in values.items():
-        if value:
-            status[key] = value
-        else:
-            status.pop(key, None)
+    if len(remaining) + plan.create:
+        status["active"] = len(remaining) + plan.create
+    else:
+        status.pop("active", None)
     status["ready"] = sum(1 for p in remaining if is_pod_ready(p))
     status["terminating"] = len(terminating) + len(plan.delete)
-    status["uncountedTerminatedPods"] = {}
-    if indexed:
-        text = format_indexes(done)
-        if text:
-            status["completedIndexes"] = text
-        else:
-            status.pop("completedIndexes", None)
+    status.setdefault("uncountedTerminatedPods", {})

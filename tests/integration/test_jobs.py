@@ -2,7 +2,8 @@
 containers finish as their command says (`sleep 2`, `exit 1`), driven by the real kubectl: the
 example Indexed Job completes two at a time, a failing Job stops at its backoffLimit, a finished
 Job with a TTL is deleted with its pods, `kubectl create job` works, and a changed template is
-refused."""
+refused. Pods carry the `batch.kubernetes.io/job-tracking` finalizer: a pod deleted while running
+is counted as failed once and still goes, and a foreground `kubectl delete job` removes the pods."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.workloads_support import PodWatch
 NODES = 2
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "job.yaml"
 INDEX = "batch.kubernetes.io/job-completion-index"
+TRACKING = "batch.kubernetes.io/job-tracking"
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +152,29 @@ def test_kubectl_create_job_and_an_immutable_template(kubectl):
     )
 
 
+def test_a_pod_deleted_while_running_counts_as_failed_once_and_goes(kubectl):
+    body = json.loads(job("victim", ["sleep", "300"], backoffLimit=3))
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
+    kubectl.run("apply", "-f", "-", input=json.dumps(body))
+
+    def running_pods() -> list[dict]:
+        return [p for p in kubectl.get_json("pods", "-l", "job-name=victim")["items"] if running(p)]
+
+    wait_until(lambda: len(running_pods()) == 1, "victim's pod running", timeout=30)
+    (first,) = running_pods()
+    assert first["metadata"]["finalizers"] == [TRACKING]
+    kubectl.run("delete", "pod", first["metadata"]["name"], "--timeout=30s", timeout=40)  # waits for it to go
+    wait_until(
+        lambda: kubectl.get_json("job", "victim")["status"].get("failed") == 1,
+        "the deleted pod counted as failed", timeout=20,
+    )  # fmt: skip
+    wait_until(lambda: len(running_pods()) == 1, "a replacement pod running", timeout=40)
+    status = kubectl.get_json("job", "victim")["status"]
+    assert status["failed"] == 1 and status["active"] == 1 and status["uncountedTerminatedPods"] == {}
+    kubectl.run("delete", "job", "victim", "--cascade=foreground", "--timeout=40s", timeout=50)
+    assert kubectl.get_json("pods", "-l", "job-name=victim")["items"] == []
+
+
 @pytest.mark.docker
 def test_the_same_example_runs_to_completion_on_a_docker_node(cluster, kubectl, docker_client, images):
     node = KubeletNode(cluster.cp, docker_client, images)
@@ -174,6 +199,8 @@ def test_the_same_example_runs_to_completion_on_a_docker_node(cluster, kubectl, 
             index = pod["metadata"]["annotations"][INDEX]
             logs = kubectl.run("logs", "-n", node.namespace, pod["metadata"]["name"]).stdout
             assert logs == f"item {index} done\n", "busybox's sh prints the same as the hollow container"
+            assert not pod["metadata"].get("finalizers"), "counted, so the finalizer is gone"
+        _a_deleted_pod_goes_from_the_docker_node(kubectl, node.namespace, node.name)
         assert node.process is not None
         node.process.stop_cleanly()
     finally:
@@ -182,3 +209,23 @@ def test_the_same_example_runs_to_completion_on_a_docker_node(cluster, kubectl, 
                 node.process.kill()
         finally:
             node.cleanup()
+
+
+def _a_deleted_pod_goes_from_the_docker_node(kubectl: Kubectl, namespace: str, node: str) -> None:
+    """The Docker kubelet stops the container, deletes the pod with grace 0 and the pod is held
+    (Terminating) only until the Job controller has counted it and removed the finalizer."""
+    body = json.loads(job("stopped", ["sleep", "300"], backoffLimit=0))
+    spec = body["spec"]["template"]["spec"]
+    spec["terminationGracePeriodSeconds"] = 1
+    spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    kubectl.run("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+    def pods() -> list[dict]:
+        return kubectl.get_json("pods", "-n", namespace, "-l", "job-name=stopped")["items"]
+
+    wait_until(lambda: [p["status"].get("phase") for p in pods()] == ["Running"], "stopped's pod running", 60)
+    (pod,) = pods()
+    kubectl.run("delete", "pod", "-n", namespace, pod["metadata"]["name"], "--timeout=40s", timeout=50)
+    kubectl.run("wait", "-n", namespace, "--for=condition=failed", "job/stopped", "--timeout=30s", timeout=40)
+    assert kubectl.get_json("job", "-n", namespace, "stopped")["status"]["failed"] == 1
+    kubectl.run("delete", "job", "-n", namespace, "stopped", "--timeout=30s", timeout=40)
