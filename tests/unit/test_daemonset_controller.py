@@ -284,26 +284,28 @@ def test_orphans_are_adopted_and_kept_or_rolled(api, dsc):
     assert status(api)["updatedNumberScheduled"] == 1
 
 
+def fail_all(api: FakeApi) -> None:
+    """Play kubelet: every live pod's containers failed (phase Failed)."""
+    for pod in api.live_pods():
+        failed = {**pod, "status": {"phase": "Failed"}}
+        api.force_update(PODS, pod["metadata"]["name"], lambda _c, b=failed: b)
+    api.deliver()
+
+
 def test_failed_pods_are_replaced_with_back_off(api, dsc):
     add_nodes(api, "n1")
     api.create(DAEMONSETS, daemonset())
     sync(api, dsc)
     run_pods(api)
 
-    def fail_all() -> None:
-        for pod in api.live_pods():
-            failed = {**pod, "status": {"phase": "Failed"}}
-            api.force_update(PODS, pod["metadata"]["name"], lambda _c, b=failed: b)
-        api.deliver()
-
-    fail_all()
+    fail_all(api)
     sync(api, dsc)
     api.finish_deletions()
     assert events(api, "FailedDaemonPod")[0].startswith("Found failed daemon pod default/agent-")
     sync(api, dsc)
     run_pods(api)
     assert len(api.live_pods()) == 1
-    fail_all()
+    fail_all(api)
     dsc.queue = api.work_queue()
     sync(api, dsc)  # within a second of the first failure: back-off, the pod stays
     assert [p["status"]["phase"] for p in api.live_pods()] == ["Failed"]
@@ -322,18 +324,12 @@ def test_fixing_the_template_starts_a_fresh_failed_pod_back_off(api, dsc):
     sync(api, dsc)
     run_pods(api)
 
-    def fail_all() -> None:
-        for pod in api.live_pods():
-            failed = {**pod, "status": {"phase": "Failed"}}
-            api.force_update(PODS, pod["metadata"]["name"], lambda _c, b=failed: b)
-        api.deliver()
-
-    fail_all()
+    fail_all(api)
     sync(api, dsc)
     api.finish_deletions()
     sync(api, dsc)
     run_pods(api)
-    fail_all()
+    fail_all(api)
     dsc.queue = api.work_queue()
     sync(api, dsc)
     assert [p["status"]["phase"] for p in api.live_pods()] == ["Failed"], "in back-off"

@@ -11,17 +11,9 @@ from controller.job.tracking import FINALIZER
 from kubelite.client import ApiError
 from kubelite.resources import JOBS, PODS
 from tests.fakeapi import FakeApi
-from tests.unit.test_job_controller import active, conditions, end_pod, job, status, sync
+from tests.unit.test_job_controller import active, api, conditions, end_pod, jc, job, status, sync
 
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-def jc(api: FakeApi) -> JobController:
-    return api.controller(JobController)
+__all__ = ["api", "jc"]  # the Job controller tests' fixtures, used here too
 
 
 def finalizers(pod: dict) -> list[str]:
