@@ -20,10 +20,9 @@ from typing import Any
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
-from controller.framework.owners import owner_key, selecting_owners
+from controller.framework.owners import claim_candidates, owner_key, selecting_owners
 from controller.framework.podcontrol import PodControl
 from kubelite.client import ApiError
-from kubelite.informer import CONTROLLER_INDEX, orphans_in
 from kubelite.objects import (
     Object,
     controller_ref,
@@ -35,7 +34,6 @@ from kubelite.objects import (
     key_of,
     owner_reference,
     parse_rfc3339,
-    split_key,
 )
 from kubelite.resources import PODS, REPLICASETS, REPLICATIONCONTROLLERS, Resource
 from kubelite.selectors import LabelSelector, SelectorError, label_selector_from_spec, selector_from_labels
@@ -203,7 +201,6 @@ class ReplicaSetController(QueueController):
     # ------------------------------------------------------------------ sync
 
     async def sync(self, key: str) -> None:
-        namespace, _name = split_key(key)
         owner = self.owners.get(key)
         if owner is None:
             self.expectations.forget(key)
@@ -215,11 +212,7 @@ class ReplicaSetController(QueueController):
             return
         needs_sync = self.expectations.satisfied(key) and not is_terminating(owner)
         # its own pods and the namespace's orphans: every other pod has another controller
-        owned = self.pods.by_index(CONTROLLER_INDEX, owner["metadata"].get("uid", ""))
-        orphans = self.pods.by_index(CONTROLLER_INDEX, orphans_in(namespace))
-        candidates = [
-            p for p in owned + orphans if p["metadata"].get("namespace") == namespace and is_active(p)
-        ]
+        candidates = [p for p in claim_candidates(self.pods, owner) if is_active(p)]
         pods = await self.refs.claim(
             owner, lambda p: selector.matches(p["metadata"].get("labels")), candidates
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelet.runtime import NodeFacts
-from kubelite.objects import Object, rfc3339
+from kubelite.objects import Object, micro_time, rfc3339
 
 KUBELET_VERSION = "v1.32.0-kubelite"
 LEASE_NAMESPACE = "kube-node-lease"
@@ -26,11 +26,6 @@ class NodeSettings:
     taints: list[dict[str, str]] = field(default_factory=list)
     max_pods: int = 110
     lease_duration_seconds: int = 40
-
-
-def micro_time(moment: dt.datetime) -> str:
-    """Kubernetes MicroTime: `2006-01-02T15:04:05.000000Z`."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def node_labels(settings: NodeSettings, facts: NodeFacts) -> dict[str, str]:

@@ -11,6 +11,11 @@ from typing import Any
 Object = dict[str, Any]
 
 
+def micro_time(moment: dt.datetime) -> str:
+    """Kubernetes MicroTime: `2006-01-02T15:04:05.000000Z`."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def rfc3339(moment: dt.datetime) -> str:
     """A time as Kubernetes writes it (metav1.Time): RFC 3339, seconds, UTC, `Z`."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -25,9 +25,6 @@ class SchedulerCache:
         self._on: dict[str, dict[str, Object]] = {}  # node -> its pods by uid, known node or not
         self.assumed: dict[str, str] = {}  # pod uid -> node, bound by us, not yet seen bound
 
-    def infos(self) -> list[NodeInfo]:
-        return list(self.nodes.values())
-
     # ------------------------------------------------------------------ nodes
 
     def set_node(self, node: Object) -> None:

@@ -17,6 +17,7 @@ from apiserver.kinds.workload import (
     go_label_selector,
     int_or_percent,
     is_zero,
+    not_over_100_percent,
     template_labels,
     validate_selector,
 )
@@ -64,7 +65,7 @@ class ReplicaSetStrategy(ReplicatedStrategy):
 
 
 def immutable_selector(new: JSONObject, old: JSONObject) -> list[FieldError]:
-    """apps/v1 selectors never change after create."""
+    """A selector that never changes after create (apps/v1 kinds and Jobs)."""
     new_selector = (new.get("spec") or {}).get("selector")
     if new_selector != (old.get("spec") or {}).get("selector"):
         return [invalid("spec.selector", go_label_selector(new_selector), "field is immutable")]
@@ -165,9 +166,5 @@ def validate_strategy(strategy: Any) -> list[FieldError]:
                     f"{path}.maxUnavailable", GoValue(str(unavailable)), "may not be 0 when `maxSurge` is 0"
                 )
             )
-        percent = unavailable[:-1] if isinstance(unavailable, str) and unavailable.endswith("%") else ""
-        if percent.isdigit() and int(percent) > 100:
-            errs.append(
-                invalid(f"{path}.maxUnavailable", GoValue(unavailable), "must not be greater than 100%")
-            )
+        errs += not_over_100_percent(f"{path}.maxUnavailable", unavailable)
     return errs

@@ -14,9 +14,11 @@ from apiserver.errors import CauseType, FieldError, GoValue, forbidden, invalid,
 from apiserver.kinds.apps import immutable_selector
 from apiserver.kinds.common import child_object
 from apiserver.kinds.workload import (
+    PERCENT_RE,
     WIDE_COLUMNS,
     ReplicatedStrategy,
     int_or_percent,
+    not_over_100_percent,
     template_labels,
     validate_selector,
 )
@@ -65,7 +67,7 @@ def _set_template_generation(obj: JSONObject, generation: int) -> None:
 
 
 def _percent(value: Any) -> int | None:
-    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+    if isinstance(value, str) and PERCENT_RE.match(value):
         return int(value[:-1])
     return None
 
@@ -100,10 +102,8 @@ def validate_update_strategy(strategy: Any) -> list[FieldError]:
     path = f"{path}.rollingUpdate"
     unavailable, surge = rolling.get("maxUnavailable"), rolling.get("maxSurge")
     errs = int_or_percent(f"{path}.maxUnavailable", unavailable) + int_or_percent(f"{path}.maxSurge", surge)
-    for name, value in (("maxUnavailable", unavailable), ("maxSurge", surge)):
-        percent = _percent(value)
-        if percent is not None and percent > 100:
-            errs.append(invalid(f"{path}.{name}", GoValue(str(value)), "must not be greater than 100%"))
+    errs += not_over_100_percent(f"{path}.maxUnavailable", unavailable)
+    errs += not_over_100_percent(f"{path}.maxSurge", surge)
     has_unavailable = _int_or_percent_value(unavailable) != 0
     has_surge = _int_or_percent_value(surge) != 0
     if has_unavailable and has_surge:

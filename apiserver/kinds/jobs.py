@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from apiserver import tables
 from apiserver.errors import CauseType, FieldError, GoValue, invalid, not_supported, required
+from apiserver.kinds.apps import immutable_selector
 from apiserver.kinds.common import child_object
 from apiserver.kinds.podspec import RESTART_POLICIES, default_pod_template, validate_pod_template
 from apiserver.kinds.workload import (
@@ -245,8 +246,7 @@ def immutable_job_fields(new: JSONObject, old: JSONObject) -> list[FieldError]:
         )
         if not elastic:
             errs.append(invalid("spec.completions", completions, "field is immutable"))
-    if spec.get("selector") != old_spec.get("selector"):
-        errs.append(invalid("spec.selector", go_label_selector(spec.get("selector")), "field is immutable"))
+    errs += immutable_selector(new, old)
     template, old_template = spec.get("template"), old_spec.get("template")
     if template != old_template:
         never_started = not (old.get("status") or {}).get("startTime")

@@ -12,12 +12,13 @@ from typing import Any, ClassVar
 
 from apiserver import tables
 from apiserver.errors import FieldError, GoValue, forbidden, invalid, not_supported, required
-from apiserver.kinds.workload import PERCENT_RE, StatusStrategy, int_or_percent
+from apiserver.kinds.workload import StatusStrategy, int_or_percent, not_over_100_percent
 from apiserver.meta import JSONObject
 from apiserver.tables import AGE_COLUMN, NAME_COLUMN, Column
 from apiserver.validation import label_value, non_negative, qualified_name, validate_labels
+from kubelite.disruptionbudget import ALWAYS_ALLOW, IF_HEALTHY_BUDGET
 
-UNHEALTHY_POD_EVICTION_POLICIES = ["AlwaysAllow", "IfHealthyBudget"]
+UNHEALTHY_POD_EVICTION_POLICIES = [ALWAYS_ALLOW, IF_HEALTHY_BUDGET]
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 STATUS_COUNTS = ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods")
 
@@ -41,13 +42,6 @@ def go_spec(spec: JSONObject) -> GoValue:
         + _go_pointer("policy.UnhealthyPodEvictionPolicyType", spec.get("unhealthyPodEvictionPolicy"), seed),
     ]
     return GoValue("policy.PodDisruptionBudgetSpec{" + ", ".join(parts) + "}")
-
-
-def not_over_100_percent(path: str, value: Any) -> list[FieldError]:
-    """IsNotMoreThan100Percent."""
-    if isinstance(value, str) and PERCENT_RE.match(value) and int(value[:-1]) > 100:
-        return [invalid(path, GoValue(value), "must not be greater than 100%")]
-    return []
 
 
 def validate_label_selector(selector: Any, path: str) -> list[FieldError]:

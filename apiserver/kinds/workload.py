@@ -104,6 +104,13 @@ def int_or_percent(path: str, value: Any) -> list[FieldError]:
     return [invalid(path, value, "must be an integer or percentage (e.g '5%')")]
 
 
+def not_over_100_percent(path: str, value: Any) -> list[FieldError]:
+    """IsNotMoreThan100Percent."""
+    if isinstance(value, str) and PERCENT_RE.match(value) and int(value[:-1]) > 100:
+        return [invalid(path, GoValue(value), "must not be greater than 100%")]
+    return []
+
+
 def is_zero(value: Any) -> bool:
     return value == 0 or (
         isinstance(value, str) and PERCENT_RE.match(value) is not None and int(value[:-1]) == 0

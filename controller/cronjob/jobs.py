@@ -38,7 +38,7 @@ def job_from_template(cronjob: Object, scheduled: dt.datetime, zone: dt.tzinfo) 
         "name": job_name(cronjob, scheduled),
         "namespace": cronjob["metadata"].get("namespace"),
         "annotations": annotations,
-        "ownerReferences": [{**owner_reference(cronjob), "apiVersion": "batch/v1", "kind": "CronJob"}],
+        "ownerReferences": [owner_reference(cronjob)],
     }
     if meta.get("labels"):
         job_meta["labels"] = dict(meta["labels"])

@@ -33,11 +33,11 @@ from controller.framework.context import ControllerContext, QueueController, set
 from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
 from controller.framework.history import History
-from controller.framework.owners import enqueue_pod_owners, owner_key, selecting_owners
+from controller.framework.owners import claim_candidates, enqueue_pod_owners, owner_key, selecting_owners
 from controller.framework.podcontrol import PodControl
 from controller.replicaset import slow_start_batches
 from kubelite.client import ApiError
-from kubelite.informer import CONTROLLER_INDEX, orphans_in
+from kubelite.informer import CONTROLLER_INDEX
 from kubelite.objects import (
     Object,
     is_pod_available,
@@ -87,7 +87,6 @@ class DaemonSetController(QueueController):
 
     def __init__(self, ctx: ControllerContext):
         super().__init__()
-        self.ctx = ctx
         self.client = ctx.client
         self.clock = ctx.clock
         self.daemonsets = ctx.informer(DAEMONSETS)
@@ -198,9 +197,7 @@ class DaemonSetController(QueueController):
             raise failure
 
     async def claim_pods(self, ds: Object, selector: LabelSelector, namespace: str) -> list[Object]:
-        owned = self.pods.by_index(CONTROLLER_INDEX, ds["metadata"].get("uid", ""))
-        orphans = self.pods.by_index(CONTROLLER_INDEX, orphans_in(namespace))
-        candidates = [p for p in owned + orphans if p["metadata"].get("namespace") == namespace]
+        candidates = claim_candidates(self.pods, ds)
         return await self.refs.claim(ds, lambda p: selector.matches(p["metadata"].get("labels")), candidates)
 
     # ------------------------------------------------------------------ history

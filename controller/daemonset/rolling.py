@@ -9,30 +9,20 @@ once the new one is available; an unavailable old pod is replaced at once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from controller.daemonset.placement import is_pod_updated
+from controller.deployment.util import scaled_value
 from kubelite.objects import Object, is_terminating
-
-
-def scaled_value(value: Any, total: int) -> int:
-    """intstr.GetScaledValueFromIntOrPercent rounding up: an int as is, a percentage of total."""
-    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
-        return math.ceil(int(value[:-1]) * total / 100)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return 0
 
 
 def surge_and_unavailable(ds: Object, desired: int) -> tuple[int, int]:
     """(maxSurge, maxUnavailable) as pod counts for `desired` nodes; a DaemonSet that allows neither
     is given maxUnavailable 1, as Kubernetes does, so that a rollout cannot stall."""
     rolling = ((ds.get("spec", {}).get("updateStrategy") or {}).get("rollingUpdate")) or {}
-    surge = scaled_value(rolling.get("maxSurge", 0), desired)
-    unavailable = scaled_value(rolling.get("maxUnavailable", 1), desired)
+    surge = scaled_value(rolling.get("maxSurge", 0), desired, round_up=True)
+    unavailable = scaled_value(rolling.get("maxUnavailable", 1), desired, round_up=True)
     if desired > 0 and surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, unavailable
@@ -40,7 +30,7 @@ def surge_and_unavailable(ds: Object, desired: int) -> tuple[int, int]:
 
 def allows_surge(ds: Object) -> bool:
     rolling = ((ds.get("spec", {}).get("updateStrategy") or {}).get("rollingUpdate")) or {}
-    return scaled_value(rolling.get("maxSurge", 0), 1) != 0
+    return scaled_value(rolling.get("maxSurge", 0), 1, round_up=True) != 0
 
 
 def updated_pods_on_node(

@@ -34,7 +34,7 @@ from controller.disruption.status import (
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from kubelite import resources
 from kubelite.client import ApiError
-from kubelite.disruptionbudget import budget_selector, covers
+from kubelite.disruptionbudget import budget_selector
 from kubelite.objects import Object, controller_ref, key_of
 from kubelite.resources import (
     DEPLOYMENTS,
@@ -91,8 +91,11 @@ class DisruptionController(QueueController):
 
     def _on_pod(self, event_type: str, pod: Object, old: Object | None) -> None:
         namespace = pod["metadata"].get("namespace", "")
-        for pdb in self.budgets.list(namespace):
-            if covers(pdb, pod) or (old is not None and covers(pdb, old)):
+        for pdb in self.budgets.list(namespace):  # one namespace: only the selector is left to match
+            matches = budget_selector(pdb).matches
+            if matches(pod["metadata"].get("labels") or {}) or (
+                old is not None and matches(old["metadata"].get("labels") or {})
+            ):
                 self.queue.add(key_of(pdb))
         wait = stale_disruption_wait(pod, self.clock()) if event_type != "DELETED" else None
         if wait is not None:

@@ -23,8 +23,9 @@ from typing import Any
 from controller.deployment.hashing import fnv32a, safe_encode, semantic
 from controller.framework.context import ControllerContext
 from controller.framework.controllerref import RefManager
+from controller.framework.owners import claim_candidates
 from kubelite.client import MERGE_PATCH, ApiError
-from kubelite.informer import CONTROLLER_INDEX, orphans_in
+from kubelite.informer import CONTROLLER_INDEX
 from kubelite.objects import Object, owner_reference, parse_rfc3339
 from kubelite.resources import CONTROLLERREVISIONS, Resource
 
@@ -83,7 +84,7 @@ def new_revision(
     hash_ = hash_of(data, collision_count)
     labels = dict((owner.get("spec", {}).get("template") or {}).get("metadata", {}).get("labels") or {})
     labels[hash_label] = hash_
-    ref = {**owner_reference(owner), "apiVersion": owner.get("apiVersion", ""), "kind": owner.get("kind", "")}
+    ref = owner_reference(owner)
     return {
         "apiVersion": "apps/v1",
         "kind": "ControllerRevision",
@@ -166,12 +167,7 @@ class History:
         """The owner's revisions after adopting orphans its selector matches and releasing its own
         that no longer match (ClaimControllerRevisions), oldest first. `matches` takes a revision's
         labels (a LabelSelector's `matches` will do)."""
-        meta = owner.get("metadata", {})
-        namespace = meta.get("namespace", "")
-        candidates = self.informer.by_index(CONTROLLER_INDEX, meta.get("uid", "")) + self.informer.by_index(
-            CONTROLLER_INDEX, orphans_in(namespace)
-        )
-        candidates = [r for r in candidates if r["metadata"].get("namespace") == namespace]
+        candidates = claim_candidates(self.informer, owner)
         claimed = await self.refs.claim(
             owner, lambda r: matches(r["metadata"].get("labels") or {}), candidates
         )

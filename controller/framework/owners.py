@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kubelite.informer import Informer
+from kubelite.informer import CONTROLLER_INDEX, Informer, orphans_in
 from kubelite.objects import Object, controller_ref, key_of
 from kubelite.selectors import SelectorError
 from kubelite.workqueue import WorkQueue
@@ -23,6 +23,17 @@ def resolve_controller_ref(
     key = f"{namespace}/{ref.get('name')}"
     owner = owners.get(key)
     return key if owner is not None and owner["metadata"].get("uid") == ref.get("uid") else None
+
+
+def claim_candidates(informer: Informer, owner: Object) -> list[Object]:
+    """What an owner may claim: the objects it controls and the orphans of its namespace (every
+    other object has another controller), both from the informer's controller index."""
+    meta = owner.get("metadata") or {}
+    namespace = meta.get("namespace") or ""
+    found = informer.by_index(CONTROLLER_INDEX, meta.get("uid", "")) + informer.by_index(
+        CONTROLLER_INDEX, orphans_in(namespace)
+    )
+    return [o for o in found if o["metadata"].get("namespace") == namespace]
 
 
 def owner_key(owners: Informer, kind: str, obj: Object) -> str | None:

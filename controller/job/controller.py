@@ -20,6 +20,7 @@ from collections.abc import Callable
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from controller.framework.controllerref import RefManager
 from controller.framework.expectations import Expectations
+from controller.framework.owners import claim_candidates
 from controller.framework.podcontrol import PodControl, pod_from_template
 from controller.job.finalizers import RemovalExpectations, owner_keeps_finalizer, removal_patch
 from controller.job.indexes import indexed_template
@@ -27,8 +28,7 @@ from controller.job.plan import Plan, finish, is_finished, plan_sync
 from controller.job.tracking import has_finalizer, with_finalizer
 from controller.replicaset import slow_start_batches
 from kubelite.client import STRATEGIC_MERGE_PATCH, ApiError
-from kubelite.informer import CONTROLLER_INDEX, orphans_in
-from kubelite.objects import Object, controller_ref, is_terminating, key_of, owner_reference, split_key
+from kubelite.objects import Object, controller_ref, is_terminating, key_of, owner_reference
 from kubelite.resources import JOBS, PODS
 from kubelite.selectors import SelectorError, label_selector_from_spec
 
@@ -119,7 +119,6 @@ class JobController(QueueController):
             await self._sync_orphan_pod(key[len(ORPHAN_POD) :])
             return
         self._batching.discard(key)
-        namespace, _name = split_key(key)
         job = self.jobs.get(key)
         if job is None:
             self.expectations.forget(key)
@@ -136,9 +135,7 @@ class JobController(QueueController):
             log.error("job %s has an invalid selector, not syncing it: %s", key, exc)
             return
         may_manage = self.expectations.satisfied(key) and not is_terminating(job)
-        owned = self.pods.by_index(CONTROLLER_INDEX, job["metadata"].get("uid", ""))
-        orphans = self.pods.by_index(CONTROLLER_INDEX, orphans_in(namespace or ""))
-        candidates = [p for p in owned + orphans if p["metadata"].get("namespace") == namespace]
+        candidates = claim_candidates(self.pods, job)
         pods = await self.refs.claim(job, lambda p: selector.matches(p["metadata"].get("labels")), candidates)
         plan = plan_sync(job, pods, self.clock(), may_manage, self.removals.pending(key))
         failure: BaseException | None = None

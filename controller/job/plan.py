@@ -29,8 +29,8 @@ from typing import Any
 from controller.job.backoff import remaining_backoff
 from controller.job.indexes import pending_indexes, valid_index
 from controller.job.tracking import Tracking, count, move_uncounted, track, uncounted_empty
-from controller.replicaset import pods_to_delete
-from kubelite.objects import Object, is_pod_ready, parse_rfc3339, rfc3339
+from controller.replicaset import is_active, pods_to_delete
+from kubelite.objects import Object, is_pod_finished, is_pod_ready, is_terminating, parse_rfc3339, rfc3339
 
 MAX_POD_CREATE_DELETE_PER_SYNC = 500
 BACKOFF_LIMIT_MESSAGE = "Job has reached the specified backoff limit"
@@ -88,11 +88,6 @@ def _set_condition(status: dict[str, Any], cond: dict[str, Any]) -> None:
             conditions[i] = cond
             return
     conditions.append(cond)
-
-
-def _is_active(pod: Object) -> bool:
-    phase = (pod.get("status") or {}).get("phase")
-    return phase not in ("Succeeded", "Failed") and not (pod.get("metadata") or {}).get("deletionTimestamp")
 
 
 def _restarts(pod: Object) -> int:
@@ -155,8 +150,8 @@ def plan_sync(
     suspended = bool(spec.get("suspend"))
     indexed = spec.get("completionMode") == "Indexed"
     completions = spec.get("completions")
-    active = [p for p in pods if _is_active(p)]
-    terminating = [p for p in pods if (p.get("metadata") or {}).get("deletionTimestamp") and not _finished(p)]
+    active = [p for p in pods if is_active(p)]
+    terminating = [p for p in pods if is_terminating(p) and not is_pod_finished(p)]
     counts = count(job, pods, set(expected_removals))
     succeeded, failed, done = counts.succeeded, counts.failed, counts.done
 
@@ -228,10 +223,6 @@ def finish(plan: Plan, removed: set[str], now: dt.datetime) -> None:
         plan.events.append(("Normal", "Completed", "Job completed"))
     else:
         plan.events.append(("Warning", final["reason"], final["message"]))
-
-
-def _finished(pod: Object) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def _interim(job: Object) -> dict[str, Any] | None:

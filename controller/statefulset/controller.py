@@ -19,13 +19,12 @@ from collections.abc import Callable
 from controller.framework.context import ControllerContext, QueueController, settled_by_next_sync
 from controller.framework.controllerref import RefManager
 from controller.framework.history import History
-from controller.framework.owners import enqueue_pod_owners, owner_key, selecting_owners
+from controller.framework.owners import claim_candidates, enqueue_pod_owners, owner_key, selecting_owners
 from controller.statefulset.identity import identity_labels, is_member_of, ordinal_of, pod_revision
 from controller.statefulset.plan import Action, plan_sync, wire_status
 from controller.statefulset.revisions import as_revision, resolve_revisions, revisions_to_delete
 from kubelite.client import MERGE_PATCH, ApiError
-from kubelite.informer import CONTROLLER_INDEX, orphans_in
-from kubelite.objects import Object, key_of, split_key
+from kubelite.objects import Object, key_of
 from kubelite.resources import PODS, STATEFULSETS
 from kubelite.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
@@ -37,7 +36,6 @@ class StatefulSetController(QueueController):
 
     def __init__(self, ctx: ControllerContext):
         super().__init__()
-        self.ctx = ctx
         self.client = ctx.client
         self.clock: Callable[[], dt.datetime] = ctx.clock
         self.sets = ctx.informer(STATEFULSETS)
@@ -73,7 +71,6 @@ class StatefulSetController(QueueController):
     # ------------------------------------------------------------------ sync
 
     async def sync(self, key: str) -> None:
-        namespace, _name = split_key(key)
         sts = self.sets.get(key)
         if sts is None:
             return
@@ -84,9 +81,7 @@ class StatefulSetController(QueueController):
             return
         self._log_claims(sts)
         revisions = await self.history.claim(sts, selector.matches)
-        owned = self.pods.by_index(CONTROLLER_INDEX, sts["metadata"].get("uid", ""))
-        orphans = self.pods.by_index(CONTROLLER_INDEX, orphans_in(namespace or ""))
-        candidates = [p for p in owned + orphans if p["metadata"].get("namespace") == namespace]
+        candidates = claim_candidates(self.pods, sts)
         pods = await self.refs.claim(
             sts, lambda p: selector.matches(p["metadata"].get("labels")) and is_member_of(sts, p), candidates
         )

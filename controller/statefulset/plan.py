@@ -27,7 +27,7 @@ from controller.statefulset.identity import (
     replica_count,
     start_ordinal,
 )
-from kubelite.objects import Object, is_pod_available, is_pod_ready, is_terminating
+from kubelite.objects import Object, is_pod_available, is_pod_finished, is_pod_ready, is_terminating
 
 ORDERED_READY, PARALLEL = "OrderedReady", "Parallel"
 ROLLING_UPDATE, ON_DELETE = "RollingUpdate", "OnDelete"
@@ -211,7 +211,7 @@ def plan_sync(
         else:
             sync.condemned.append(pod)
     sync.condemned.sort(key=ordinal_of, reverse=True)
-    running = [p for p in counted if not (ordinal_of(p) in sync.ordinals and finished(p))]
+    running = [p for p in counted if not (ordinal_of(p) in sync.ordinals and is_pod_finished(p))]
     sync.plan.status = replica_status(sts, running, current, update, collision_count, now)
     if (
         not is_terminating(sts)
@@ -224,10 +224,6 @@ def plan_sync(
     return sync.plan
 
 
-def finished(pod: Object) -> bool:
-    return phase(pod) in ("Failed", "Succeeded")
-
-
 def _process_replicas(sync: _Sync) -> bool:
     """Make missing pods and remake finished ones, lowest ordinal first; OrderedReady stops at the
     first pod it makes or must wait for. Whether the sync may go on."""
@@ -236,7 +232,7 @@ def _process_replicas(sync: _Sync) -> bool:
     made: list[Action] = []
     for ordinal in sync.ordinals:
         pod: Object | None = sync.replicas.get(ordinal)
-        if pod is not None and finished(pod):
+        if pod is not None and is_pod_finished(pod):
             reason = "RecreatingFailedPod" if phase(pod) == "Failed" else "RecreatingTerminatedPod"
             replaced.append(Action("delete", pod, reason))
             pod = None
@@ -298,7 +294,7 @@ def _rolling_update(sync: _Sync) -> None:
     sts = sync.sts
     for ordinal in reversed(range(sync.ordinals.start + partition_of(sts), sync.ordinals.stop)):
         pod = sync.replicas.get(ordinal)
-        if pod is None or finished(pod):
+        if pod is None or is_pod_finished(pod):
             sync.wait(f"pod {pod_name(sts, ordinal)} to be created")
             return
         if pod_revision(pod) != sync.update.name and not is_terminating(pod):

@@ -14,7 +14,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from kubelite.objects import Object, parse_rfc3339
+from kubelite.objects import Object, micro_time, parse_rfc3339
 
 JITTER_FACTOR = 1.2  # client-go's leaderelection.JitterFactor: acquire retries wait 1x..2.2x retry
 
@@ -22,11 +22,6 @@ JITTER_FACTOR = 1.2  # client-go's leaderelection.JitterFactor: acquire retries 
 def identity() -> str:
     """`<hostname>_<uuid>`, the identity kube-controller-manager and kube-scheduler elect with."""
     return f"{socket.gethostname()}_{uuid.uuid4()}"
-
-
-def micro_time(moment: dt.datetime) -> str:
-    """Kubernetes MicroTime: `2006-01-02T15:04:05.000000Z`."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@ counts and the failed-pod back-off."""
 
 from __future__ import annotations
 
+import functools
+
 from controller.daemonset.backoff import FailedPodBackoff
 from controller.daemonset.placement import Eligibility, creation_order, plan_node
-from controller.daemonset.rolling import rolling_update, scaled_value, surge_and_unavailable
+from controller.daemonset.rolling import rolling_update, surge_and_unavailable
 from controller.daemonset.status import daemon_status
+from controller.deployment.util import scaled_value
 
 NEW, OLD = "new", "old"
 
@@ -49,7 +52,8 @@ def step(d: dict, node_pods: dict, desired: int | None = None, runs=lambda n: Tr
 
 
 def test_counts_scale_up_from_percentages_and_never_stall():
-    assert scaled_value("10%", 15) == 2 and scaled_value(3, 15) == 3 and scaled_value("0%", 15) == 0
+    up = functools.partial(scaled_value, round_up=True)  # a DaemonSet rounds up, as a Deployment's surge
+    assert up("10%", 15) == 2 and up(3, 15) == 3 and up("0%", 15) == 0
     assert surge_and_unavailable(ds("25%", 0), 10) == (0, 3)
     assert surge_and_unavailable(ds(0, 0), 4) == (0, 1)  # an impossible configuration: one at a time
 

@@ -114,7 +114,7 @@ def test_the_cache_counts_bound_and_assumed_pods_on_their_nodes_once():
     cache.set_pod(waiting)  # not bound: counts nowhere
     cache.assume(waiting, "n2")  # bound by the scheduler, not yet seen bound
     cache.set_pod(waiting)  # the informer still shows it unbound: the assumption holds
-    by_name = {i.name: i for i in cache.infos()}
+    by_name = {i.name: i for i in cache.nodes.values()}
     assert by_name["n1"].requested() == (600, 0) and by_name["n2"].requested() == (300, 0)
     cache.set_pod({**waiting, "spec": {**waiting["spec"], "nodeName": "n2"}})  # seen bound: no double count
     assert by_name["n2"].requested() == (300, 0) and cache.assumed == {}
@@ -134,5 +134,5 @@ def test_pods_listed_before_their_node_count_once_the_node_arrives():
     cache = SchedulerCache()
     cache.set_pod(pod("early", cpu="500m", node_name="late"))
     cache.set_node(node("late"))
-    [info] = cache.infos()
+    [info] = cache.nodes.values()
     assert info.requested() == (500, 0) and info.pod_count == 1
